@@ -1,0 +1,111 @@
+"""Any image file -> a checked 8-bit grayscale array at a fixed size, or a clear reason why not.
+
+Chest radiographs arrive in every format Pillow can open: 8-bit grayscale JPEGs (Kermany),
+RGB copies with three equal channels, 16-bit PNGs exported from DICOM, palette or CMYK files
+from slide decks, phone photos with an EXIF orientation tag. All of them are reduced here to
+one representation, so that nothing downstream needs to care:
+
+1. EXIF orientation is applied (``ImageOps.exif_transpose``), so a rotated phone photo is upright.
+2. The mode is reduced to 8-bit luminance ``L``:
+   - ``L`` is kept; ``1``, ``P``, ``RGB``, ``RGBA``, ``LA``, ``CMYK``, ``YCbCr`` go through RGB and
+     then Pillow's ITU-R 601-2 luma (``L = 0.299 R + 0.587 G + 0.114 B``). Alpha is ignored:
+     a radiograph has no meaningful transparency.
+   - High bit depth (``I;16*``, ``I``, ``F``) is rescaled linearly from the image's own minimum
+     and maximum to 0..255. The bit depth actually used varies (12-bit data in 16-bit
+     containers is common), so a fixed divisor would leave many images nearly black.
+3. The image is resized to ``size x size`` with the filter named in ``RESIZE_FILTERS``
+   (default Pillow ``BILINEAR``, which widens its support when shrinking, i.e. antialiases).
+   The aspect ratio is not kept: the Kermany copies here are already squashed to 224x224, and
+   the paper's models take square inputs.
+
+Model code maps the uint8 result to [-1, 1] by ``x / 127.5 - 1``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png")
+
+RESIZE_FILTERS = {
+    "bilinear": Image.Resampling.BILINEAR,
+    "bicubic": Image.Resampling.BICUBIC,
+    "lanczos": Image.Resampling.LANCZOS,
+    "box": Image.Resampling.BOX,
+    "nearest": Image.Resampling.NEAREST,
+}
+
+
+class ImageReadError(ValueError):
+    """An image file that cannot be used, with the file and the reason."""
+
+    def __init__(self, path: Path | str, reason: str):
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{path}: {reason}")
+
+
+def _to_luminance(image: Image.Image) -> Image.Image:
+    """Reduces any Pillow mode to 8-bit ``L`` (see the module docstring for the rules)."""
+    if image.mode == "L":
+        return image
+    if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        values = np.asarray(image, dtype=np.float64)
+        low, high = float(values.min()), float(values.max())
+        scale = 255.0 / (high - low) if high > low else 0.0
+        scaled = np.clip(np.rint((values - low) * scale), 0, 255).astype(np.uint8)
+        return Image.fromarray(scaled, mode="L")
+    return image.convert("RGB").convert("L")
+
+
+def read_grayscale(path: Path | str, size: int, resize_filter: str = "bilinear") -> np.ndarray:
+    """Reads one image file as a ``(size, size)`` uint8 grayscale array.
+
+    Args:
+        path: An image file Pillow can decode.
+        size: Output height and width in pixels.
+        resize_filter: A key of ``RESIZE_FILTERS``.
+
+    Returns:
+        The image as ``np.uint8`` of shape ``(size, size)``.
+
+    Raises:
+        ImageReadError: The file is empty, truncated, not an image, or cannot be decoded; the
+            message names the file and the reason.
+        ValueError: ``size`` or ``resize_filter`` is invalid.
+    """
+    if size <= 0:
+        raise ValueError(f"`size` must be a positive integer. Received: size={size}")
+    if resize_filter not in RESIZE_FILTERS:
+        raise ValueError(
+            f"`resize_filter` must be one of {sorted(RESIZE_FILTERS)}. "
+            f"Received: resize_filter={resize_filter!r}"
+        )
+    path = Path(path)
+    try:
+        if path.stat().st_size == 0:
+            raise ImageReadError(path, "empty file (0 bytes)")
+        with warnings.catch_warnings():
+            # A decompression-bomb warning becomes an error: such a file is not a radiograph.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                image.load()  # Decode now: truncated data raises here, not later.
+                image = ImageOps.exif_transpose(image)
+                gray = _to_luminance(image)
+                if gray.size != (size, size):
+                    gray = gray.resize((size, size), RESIZE_FILTERS[resize_filter])
+                return np.asarray(gray, dtype=np.uint8).copy()
+    except ImageReadError:
+        raise
+    except UnidentifiedImageError:
+        raise ImageReadError(path, "not an image Pillow can identify") from None
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as error:
+        raise ImageReadError(path, f"image too large ({error})") from None
+    except (OSError, SyntaxError, ValueError) as error:
+        # Pillow reports truncated or corrupt data as OSError ("image file is truncated",
+        # "broken data stream") and some malformed headers as SyntaxError or ValueError.
+        raise ImageReadError(path, f"cannot decode: {error}") from None

@@ -1,0 +1,86 @@
+"""Training batches as a pure function of (seed, global step).
+
+Batch ``s`` holds the real images, the discriminator's noise and the generator's noise of step
+``s``, each drawn from a NumPy generator seeded with ``(seed, stream, s)`` (or ``(seed, stream,
+epoch)`` for the epoch permutation). Nothing depends on what came before, so a run resumed at
+step ``s`` sees exactly the batches it would have seen, and TensorFlow and JAX see the same.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import numpy as np
+
+from cxr_gan.config import GANPreset
+
+_STREAM_PERMUTATION = 0
+_STREAM_REPLACEMENT = 1
+_STREAM_Z_D = 2
+_STREAM_Z_G = 3
+
+
+def steps_per_epoch(n_images: int, preset: GANPreset) -> int:
+    """Generator updates per epoch: ``floor(n_images / g_batch)`` (the authors' count), >= 1."""
+    return max(1, n_images // preset.g_batch)
+
+
+class GANBatches:
+    """Yields ``{"real", "z_d", "z_g"}`` batches from a uint8 image array.
+
+    Args:
+        images: uint8 ``(n, size, size, 1)`` training images.
+        preset: Gives batch sizes, latent size and the sampling scheme.
+        seed: Seeds every draw.
+    """
+
+    def __init__(self, images: np.ndarray, preset: GANPreset, seed: int):
+        if images.dtype != np.uint8 or images.ndim != 4:
+            raise ValueError(
+                f"`images` must be uint8 (n, h, w, 1). Received: {images.dtype} {images.shape}"
+            )
+        if preset.sampling == "permutation" and len(images) < preset.real_batch:
+            raise ValueError(
+                f"{len(images)} training images are fewer than one real batch "
+                f"({preset.real_batch}) of preset {preset.name!r}; use a smaller preset."
+            )
+        self.images = images
+        self.preset = preset
+        self.seed = seed
+        self.steps_per_epoch = steps_per_epoch(len(images), preset)
+        self._permutation_epoch = -1
+        self._permutation = None
+
+    def real_indices(self, step: int) -> np.ndarray:
+        """Indices of the real images of global step ``step``."""
+        batch = self.preset.real_batch
+        if self.preset.sampling == "replacement":
+            rng = np.random.default_rng([self.seed, _STREAM_REPLACEMENT, step])
+            return rng.integers(0, len(self.images), size=batch)
+        epoch, position = divmod(step, self.steps_per_epoch)
+        if epoch != self._permutation_epoch:
+            rng = np.random.default_rng([self.seed, _STREAM_PERMUTATION, epoch])
+            self._permutation = rng.permutation(len(self.images))
+            self._permutation_epoch = epoch
+        # With steps_per_epoch = floor(n / g_batch) and real_batch <= g_batch the slices stay
+        # inside the permutation; the remainder is dropped, as a drop_remainder loader does.
+        start = (position * batch) % (len(self.images) - batch + 1)
+        return self._permutation[start:start + batch]
+
+    def noise(self, step: int, stream: int, batch: int) -> np.ndarray:
+        rng = np.random.default_rng([self.seed, stream, step])
+        return rng.standard_normal((batch, self.preset.latent_dim), dtype=np.float32)
+
+    def batch(self, step: int) -> dict[str, np.ndarray]:
+        return {
+            "real": self.images[self.real_indices(step)],
+            "z_d": self.noise(step, _STREAM_Z_D, self.preset.fake_batch),
+            "z_g": self.noise(step, _STREAM_Z_G, self.preset.g_batch),
+        }
+
+    def iterate(self, start_step: int) -> Iterator[tuple[dict[str, np.ndarray]]]:
+        """Endless batches from global step ``start_step`` on, as Keras's ``(inputs,)`` tuples."""
+        step = start_step
+        while True:
+            yield (self.batch(step),)
+            step += 1

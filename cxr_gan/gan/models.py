@@ -1,0 +1,147 @@
+"""The DCGAN generator and discriminator as named functional ``keras.Model``s.
+
+``build_generator`` and ``build_discriminator`` follow the preset's ``style``:
+
+``paper`` (the paper's text, Figs. 3-4)::
+
+    z (100)
+    -> Dense(8*8*1024, no bias) -> Reshape 8x8x1024 -> BN -> ReLU
+    -> Conv2DTranspose(512, s2) -> BN -> ReLU          # 16x16x512
+    -> Conv2DTranspose(256, s2) -> BN -> ReLU          # 32x32x256
+    -> Conv2DTranspose(128, s2) -> BN -> ReLU          # 64x64x128
+    -> Conv2DTranspose(3, s2) -> tanh                  # 128x128x3
+
+    image 128x128x3
+    -> Conv2D(64, s2) -> LeakyReLU                     # 64x64x64 (no BN on the input block)
+    -> Conv2D(128, s2) -> BN -> LeakyReLU              # 32x32x128
+    -> Conv2D(256, s2) -> BN -> LeakyReLU              # 16x16x256
+    -> Conv2D(512, s2) -> BN -> LeakyReLU              # 8x8x512
+    -> Conv2D(1024, s2) -> BN -> LeakyReLU             # 4x4x1024
+    -> Flatten -> Dense(1) -> sigmoid
+
+``paper-code`` (the authors' DCGAN.py)::
+
+    z -> Dense(8*8*1024) -> LeakyReLU -> Reshape 8x8x1024
+    -> 4 x [Conv2DTranspose(k4, s2) -> LeakyReLU] (512, 256, 128, 64)   # 128x128x64
+    -> Conv2D(3, k5, tanh)                                               # 128x128x3
+
+    image -> Conv2D(64, k5, s1) -> LeakyReLU                             # 128x128x64
+    -> 4 x [Conv2D(k5, s2) -> LeakyReLU] (128, 256, 512, 1024)           # 8x8x1024
+    -> Flatten -> Dropout(0.4) -> Dense(1, sigmoid)
+
+Every layer has a stable name, so weights and checkpoints can be matched by path. Every
+random initialiser gets an explicit seed derived from ``seed``, so a model is a pure function
+of (preset, seed). Only standard Keras layers are used: the saved ``.keras`` files load with
+plain ``keras.models.load_model`` in code that never imports this project.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from cxr_gan.config import GANPreset
+
+# Offsets that keep the generator's and discriminator's initialiser seeds apart.
+_G_SEED_OFFSET = 0
+_D_SEED_OFFSET = 1000
+
+
+class _Initializers:
+    """Hands out seeded kernel initialisers: N(0, stddev), or Keras's default glorot_uniform."""
+
+    def __init__(self, stddev: float | None, seed: int):
+        self._stddev = stddev
+        self._seed = seed
+        self._count = 0
+
+    def __call__(self) -> keras.initializers.Initializer:
+        self._count += 1
+        seed = self._seed * 10_000 + self._count
+        if self._stddev is None:
+            return keras.initializers.GlorotUniform(seed=seed)
+        return keras.initializers.RandomNormal(mean=0.0, stddev=self._stddev, seed=seed)
+
+
+def _check_seed(seed: int) -> None:
+    if not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"`seed` must be a non-negative integer. Received: seed={seed!r}")
+
+
+def build_generator(preset: GANPreset, seed: int = 0) -> keras.Model:
+    """Builds the generator ``z -> image in [-1, 1]`` of ``preset``.
+
+    Args:
+        preset: Architecture, see ``cxr_gan.config.PRESETS``.
+        seed: Seeds every initialiser.
+
+    Returns:
+        A functional ``keras.Model`` named ``"generator"``: ``(batch, latent_dim)`` ->
+        ``(batch, image_size, image_size, channels)``.
+    """
+    _check_seed(seed)
+    init = _Initializers(preset.init_stddev, seed + _G_SEED_OFFSET)
+    paper = preset.style == "paper"
+    height, width, filters = preset.g_base
+    z = keras.Input(shape=(preset.latent_dim,), name="z")
+    x = layers.Dense(height * width * filters, use_bias=not paper, kernel_initializer=init(),
+                     name="project")(z)
+    if paper:
+        x = layers.Reshape((height, width, filters), name="project_reshape")(x)
+        x = layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name="project_bn")(x)
+        x = layers.ReLU(name="project_relu")(x)
+    else:
+        x = layers.LeakyReLU(negative_slope=preset.leaky_slope, name="project_lrelu")(x)
+        x = layers.Reshape((height, width, filters), name="project_reshape")(x)
+    for index, block_filters in enumerate(preset.g_filters, start=1):
+        x = layers.Conv2DTranspose(block_filters, preset.g_kernel, strides=2, padding="same",
+                                   use_bias=not paper, kernel_initializer=init(),
+                                   name=f"up{index}_deconv")(x)
+        if paper:
+            x = layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=f"up{index}_bn")(x)
+            x = layers.ReLU(name=f"up{index}_relu")(x)
+        else:
+            x = layers.LeakyReLU(negative_slope=preset.leaky_slope, name=f"up{index}_lrelu")(x)
+    if paper:
+        x = layers.Conv2DTranspose(preset.channels, preset.g_kernel, strides=2, padding="same",
+                                   kernel_initializer=init(), name="to_image_deconv")(x)
+    else:
+        x = layers.Conv2D(preset.channels, 5, padding="same", kernel_initializer=init(),
+                          name="to_image_conv")(x)
+    image = layers.Activation("tanh", name="to_image_tanh")(x)
+    return keras.Model(z, image, name="generator")
+
+
+def build_discriminator(preset: GANPreset, seed: int = 0) -> keras.Model:
+    """Builds the discriminator ``image -> P(real)`` of ``preset``.
+
+    Args:
+        preset: Architecture, see ``cxr_gan.config.PRESETS``.
+        seed: Seeds every initialiser and the dropout.
+
+    Returns:
+        A functional ``keras.Model`` named ``"discriminator"``: ``(batch, size, size,
+        channels)`` in [-1, 1] -> ``(batch, 1)`` probabilities.
+    """
+    _check_seed(seed)
+    init = _Initializers(preset.init_stddev, seed + _D_SEED_OFFSET)
+    paper = preset.style == "paper"
+    image = keras.Input(shape=(preset.image_size, preset.image_size, preset.channels),
+                        name="image")
+    x = image
+    for index, block_filters in enumerate(preset.d_filters, start=1):
+        strides = preset.d_first_stride if index == 1 else 2
+        # With BN after it, a convolution's bias is redundant (BN's beta replaces it).
+        with_bn = paper and index > 1
+        x = layers.Conv2D(block_filters, preset.d_kernel, strides=strides, padding="same",
+                          use_bias=not with_bn, kernel_initializer=init(),
+                          name=f"down{index}_conv")(x)
+        if with_bn:
+            x = layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=f"down{index}_bn")(x)
+        x = layers.LeakyReLU(negative_slope=preset.leaky_slope, name=f"down{index}_lrelu")(x)
+    x = layers.Flatten(name="flatten")(x)
+    if preset.d_dropout > 0:
+        x = layers.Dropout(preset.d_dropout, seed=seed + _D_SEED_OFFSET, name="dropout")(x)
+    x = layers.Dense(1, kernel_initializer=init(), name="logit")(x)
+    probability = layers.Activation("sigmoid", name="probability")(x)
+    return keras.Model(image, probability, name="discriminator")

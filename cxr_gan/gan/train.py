@@ -1,0 +1,442 @@
+"""One GAN training run: data -> DCGAN -> checkpoints, history, figures and saved models.
+
+Run directory (``--out``)::
+
+    config.json            resolved GANRunConfig + data counts, backend and versions
+    manifest.csv           every training file read: used, or skipped with the reason
+    data_report.json       split counts, duplicate groups, patients shared across splits
+    history.csv            one row an epoch (the paper's Fig. 6 quantities)
+    checkpoints/           ckpt-STEP.npz, the two newest kept, each written atomically
+    figures/               loss_accuracy.png (Fig. 6), samples_epoch_NNNN.png (Fig. 5)
+    generator.keras        written at the end; loads with plain keras.models.load_model
+    discriminator.keras
+
+A run is resumable from any checkpoint, including one written mid-epoch on Ctrl-C: the batches
+are a pure function of the global step (``cxr_gan.gan.batches``), so the continued run sees the
+same data and noise, and on a CPU with determinism on it ends bitwise equal to an uninterrupted
+run.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import math
+import platform
+import random
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from cxr_gan import __version__
+from cxr_gan.config import GANRunConfig, dumps, run_config_from_dict, to_jsonable
+from cxr_gan.data import kermany
+from cxr_gan.data.phantoms import is_phantom_dataset
+from cxr_gan.gan.batches import GANBatches
+from cxr_gan.gan.dcgan import DCGAN, METRIC_NAMES
+from cxr_gan.gan.generate import generated_to_uint8
+from cxr_gan.gan.models import build_discriminator, build_generator
+from cxr_gan import plots, runs
+
+HISTORY_COLUMNS = ("epoch", "steps", "seconds") + METRIC_NAMES
+N_SAMPLES = 16
+
+
+class NonFiniteLossError(RuntimeError):
+    """Training produced a NaN or Inf loss; the last good checkpoint is kept."""
+
+
+class RunDirectoryError(ValueError):
+    """The run directory cannot be used as asked (exists without --resume, or vice versa)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class GANRunResult:
+    run_dir: Path
+    history: list[dict[str, float]]
+    global_step: int
+    interrupted: bool
+
+
+def backend_versions() -> dict[str, str]:
+    """Versions of what produced a result, for config.json."""
+    versions = {
+        "cxr_gan": __version__,
+        "keras": keras.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+        "backend": keras.backend.backend(),
+    }
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        versions["tensorflow"] = tf.__version__
+    elif keras.backend.backend() == "jax":
+        import jax
+
+        versions["jax"] = jax.__version__
+        versions["jax_devices"] = ", ".join(str(d) for d in jax.devices())
+    return versions
+
+
+def provenance(config: GANRunConfig) -> str:
+    """The one-line 'what produced this' text printed on every figure."""
+    data = "SYNTHETIC PHANTOMS (not radiographs)" if config.synthetic else config.data
+    return (
+        f"data: {data} | split: {config.split} train {config.label} | preset: "
+        f"{config.preset.name} | seed: {config.seed} | resize: {config.resize_filter} | "
+        f"backend: {config.backend}"
+    )
+
+
+def set_determinism(seed: int, deterministic: bool) -> None:
+    """Seeds Python, NumPy and the backend; asks TensorFlow for deterministic kernels.
+
+    Every initialiser, dropout layer and noise draw of a run has its own explicit seed; the
+    global seeds only guard against a stray unseeded draw. Under JAX, Keras's
+    ``set_random_seed`` is avoided because it imports TensorFlow whenever it is installed.
+    """
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        keras.utils.set_random_seed(seed)
+        if deterministic:
+            tf.config.experimental.enable_op_determinism()
+    else:
+        random.seed(seed)
+        np.random.seed(seed)
+
+
+def prepare_training_images(config: GANRunConfig, strict: bool = False):
+    """Scans the data, splits it and decodes the training images of ``config.label``.
+
+    Returns:
+        ``(LoadedImages, report)`` where report describes splits and duplicates.
+    """
+    records = kermany.scan(config.data)
+    parts = kermany.split_records(records, config.split, seed=config.split_seed)
+    chosen = [r for r in parts["train"] if r.label == config.label]
+    loaded = kermany.load_images(config.data, chosen, "train", config.preset.image_size,
+                                 config.resize_filter, strict=strict)
+    groups = kermany.duplicate_groups(config.data, records)
+    report = {
+        "data": config.data,
+        "synthetic": config.synthetic,
+        "split": config.split,
+        "split_seed": config.split_seed,
+        "counts": {
+            name: {label: sum(r.label == label for r in part) for label in kermany.LABELS}
+            for name, part in parts.items()
+        },
+        "training_images": {"label": config.label, "used": len(loaded.paths),
+                            "skipped": loaded.n_skipped},
+        "duplicate_groups": len(groups),
+        "duplicate_groups_across_splits": kermany.cross_split_duplicates(groups, parts),
+        "test_images_with_patient_in_train": kermany.patients_shared(parts),
+    }
+    return loaded, report
+
+
+def _read_history(path: Path) -> list[dict[str, float]]:
+    if not path.is_file():
+        return []
+    with path.open(newline="") as handle:
+        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+
+
+def _history_text(rows) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=HISTORY_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: (int(row[k]) if k in ("epoch", "steps") else repr(float(row[k])))
+                         for k in HISTORY_COLUMNS})
+    return buffer.getvalue()
+
+
+class _RunRecorder(keras.callbacks.Callback):
+    """Per-epoch bookkeeping: history, NaN guard, checkpoints, figures; Ctrl-C handling.
+
+    Ctrl-C sets a flag; the run stops after the step in flight, so the saved state is that of
+    a whole step. A second Ctrl-C interrupts at once.
+    """
+
+    def __init__(self, trainer: "_Trainer"):
+        super().__init__()
+        self.trainer = trainer
+        self.interrupted = False
+        self.non_finite: dict[str, float] | None = None
+        self._epoch_start = 0.0
+        self._epoch_steps = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_start = time.perf_counter()
+        self._epoch_steps = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._epoch_steps += 1
+        self.trainer.global_step += 1
+        if self.interrupted:
+            self.model.stop_training = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.interrupted:
+            return  # A partial epoch: its state is saved as a mid-epoch checkpoint instead.
+        values = {name: float(logs[name]) for name in METRIC_NAMES}
+        if not all(math.isfinite(v) for v in values.values()):
+            self.non_finite = {"epoch": epoch + 1, **values}
+            self.model.stop_training = True
+            return
+        row = {"epoch": epoch + 1, "steps": self._epoch_steps,
+               "seconds": time.perf_counter() - self._epoch_start, **values}
+        self.trainer.record_epoch(row)
+
+    def handle_sigint(self, signum, frame):
+        if self.interrupted:
+            raise KeyboardInterrupt
+        self.interrupted = True
+        print("\nInterrupted: finishing the current step, then saving a checkpoint "
+              "(Ctrl-C again to stop at once without one).", file=sys.stderr, flush=True)
+
+
+class _Trainer:
+    """Holds one run's models, data and files; ``run`` trains to the configured epoch."""
+
+    def __init__(self, config: GANRunConfig, run_dir: Path, loaded, report: dict,
+                 verbose: int):
+        self.config = config
+        self.run_dir = run_dir
+        self.loaded = loaded
+        self.report = report
+        self.verbose = verbose
+        preset = config.preset
+        self.generator = build_generator(preset, seed=config.seed)
+        self.discriminator = build_discriminator(preset, seed=config.seed)
+        self.gan = DCGAN(self.generator, self.discriminator, name="dcgan")
+        self.gan.compile(
+            d_optimizer=keras.optimizers.Adam(preset.d_learning_rate, beta_1=preset.beta_1,
+                                              name="d_adam"),
+            g_optimizer=keras.optimizers.Adam(preset.g_learning_rate, beta_1=preset.beta_1,
+                                              name="g_adam"),
+        )
+        self.batches = GANBatches(loaded.images, preset, seed=config.seed)
+        self.global_step = 0
+        self.history: list[dict[str, float]] = []
+        sample_rng = np.random.default_rng([config.seed, 7])
+        self.sample_noise = sample_rng.standard_normal((N_SAMPLES, preset.latent_dim),
+                                                       dtype=np.float32)
+        self.sample_real = loaded.images[:N_SAMPLES, ..., 0]
+
+    # -- state -----------------------------------------------------------------------------
+    def save_checkpoint(self) -> Path:
+        meta = {"config": to_jsonable(self.config), "history": self.history}
+        return runs.save_checkpoint(self.run_dir, self.gan.state_variables(), self.global_step,
+                                    meta)
+
+    def restore_latest(self) -> Path | None:
+        found = runs.list_checkpoints(self.run_dir)
+        if not found:
+            return None
+        step, path = found[-1]
+        header = runs.load_checkpoint(path, self.gan.state_variables())
+        self.global_step = int(header["global_step"])
+        completed = self.global_step // self.config.steps_per_epoch
+        self.history = [row for row in header["history"] if row["epoch"] <= completed]
+        return path
+
+    def record_epoch(self, row: dict[str, float]) -> None:
+        self.history.append(row)
+        runs.atomic_write_text(self.run_dir / "history.csv", _history_text(self.history))
+        epoch = int(row["epoch"])
+        if epoch % self.config.checkpoint_every == 0 or epoch == self.config.epochs:
+            self.save_checkpoint()
+            self.write_figures(epoch)
+
+    def write_figures(self, epoch: int) -> None:
+        generated = generated_to_uint8(
+            np.asarray(self.generator.predict_on_batch(self.sample_noise)))
+        label = " [SYNTHETIC DATA]" if self.config.synthetic else ""
+        plots.plot_samples(self.sample_real, generated,
+                           f"Real {self.config.label} vs generated, epoch {epoch}{label}",
+                           provenance(self.config),
+                           self.run_dir / "figures" / f"samples_epoch_{epoch:04d}.png")
+        plots.plot_gan_history(self.history, provenance(self.config),
+                               self.run_dir / "figures" / "loss_accuracy.png")
+
+    # -- training --------------------------------------------------------------------------
+    def run(self) -> GANRunResult:
+        spe = self.config.steps_per_epoch
+        recorder = _RunRecorder(self)
+        previous_handler = signal.signal(signal.SIGINT, recorder.handle_sigint)
+        try:
+            while self.global_step < self.config.epochs * spe and not (
+                recorder.interrupted or recorder.non_finite
+            ):
+                epoch, position = divmod(self.global_step, spe)
+                # A run resumed mid-epoch first finishes that epoch on its own.
+                last_epoch = epoch + 1 if position else self.config.epochs
+                self.gan.fit(
+                    self.batches.iterate(self.global_step),
+                    steps_per_epoch=spe - position if position else spe,
+                    initial_epoch=epoch,
+                    epochs=last_epoch,
+                    callbacks=[recorder],
+                    verbose=self.verbose,
+                    shuffle=False,
+                )
+        finally:
+            signal.signal(signal.SIGINT, previous_handler)
+        if recorder.non_finite:
+            found = runs.list_checkpoints(self.run_dir)
+            last = found[-1][1] if found else "none yet"
+            raise NonFiniteLossError(
+                f"Non-finite loss at epoch {recorder.non_finite['epoch']}: "
+                + ", ".join(f"{k}={v}" for k, v in recorder.non_finite.items() if k != "epoch")
+                + f". Training stopped; the last good checkpoint is kept ({last}). "
+                "Lower the learning rates or check the data, then resume with --resume."
+            )
+        if recorder.interrupted:
+            path = self.save_checkpoint()
+            print(f"Saved {path}; continue with --resume.", file=sys.stderr)
+        else:
+            runs.atomic_save_keras(self.generator, self.run_dir / "generator.keras")
+            runs.atomic_save_keras(self.discriminator, self.run_dir / "discriminator.keras")
+        return GANRunResult(self.run_dir, self.history, self.global_step, recorder.interrupted)
+
+
+def train_gan(config: GANRunConfig, run_dir: Path | str, resume: bool = False,
+              strict: bool = False, verbose: int | str = "auto") -> GANRunResult:
+    """Trains (or resumes) a GAN run in ``run_dir``.
+
+    Args:
+        config: The run's config. With ``resume``, only ``epochs`` is taken from it; the rest
+            comes from the run directory's ``config.json``.
+        run_dir: The run directory; created if new.
+        resume: Continue from the newest checkpoint in ``run_dir``.
+        strict: Treat any unreadable training image as fatal.
+        verbose: Keras progress output (``"auto"``: a bar on a terminal, a line an epoch else).
+
+    Raises:
+        RunDirectoryError: ``run_dir`` holds a run and ``resume`` is off, or ``resume`` is on
+            and there is nothing to resume.
+        NonFiniteLossError: A loss became NaN or Inf.
+    """
+    run_dir = Path(run_dir)
+    config_path = run_dir / "config.json"
+    if resume:
+        if not config_path.is_file():
+            raise RunDirectoryError(f"Nothing to resume: {config_path} does not exist.")
+        saved = run_config_from_dict(json.loads(config_path.read_text()))
+        config = dataclasses.replace(saved, epochs=config.epochs)
+    elif config_path.exists() or runs.list_checkpoints(run_dir):
+        raise RunDirectoryError(
+            f"{run_dir} already holds a run. Continue it with --resume, or choose a new --out."
+        )
+    if verbose == "auto":
+        verbose = 1 if sys.stdout.isatty() else 2
+    set_determinism(config.seed, config.deterministic)
+    loaded, report = prepare_training_images(config, strict=strict)
+    if not resume:
+        config = dataclasses.replace(
+            config,
+            synthetic=config.synthetic or is_phantom_dataset(config.data),
+            steps_per_epoch=GANBatches(loaded.images, config.preset, config.seed).steps_per_epoch,
+            backend=keras.backend.backend(),
+        )
+    run_dir.mkdir(parents=True, exist_ok=True)
+    runs.atomic_write_text(run_dir / "manifest.csv",
+                           kermany.manifest_csv_text(loaded.manifest_rows))
+    runs.atomic_write_text(run_dir / "data_report.json", json.dumps(report, indent=2) + "\n")
+    resolved: dict[str, Any] = json.loads(dumps(config))
+    resolved["versions"] = backend_versions()
+    resolved["training_images"] = len(loaded.paths)
+    runs.atomic_write_text(config_path, json.dumps(resolved, indent=2, sort_keys=True) + "\n")
+
+    trainer = _Trainer(config, run_dir, loaded, report, verbose)
+    if resume:
+        path = trainer.restore_latest()
+        if path is None:
+            raise RunDirectoryError(f"Nothing to resume: no checkpoint in {run_dir}/checkpoints.")
+        print(f"Resuming from {path} (global step {trainer.global_step}).", file=sys.stderr)
+    return trainer.run()
+
+
+def make_run_config(data: str | None, preset: str | None, epochs: int | None,
+                    batch_size: int | None = None, split: str = "official", split_seed: int = 0, seed: int = 0,
+                    resize_filter: str = "bilinear", checkpoint_every: int = 10,
+                    deterministic: bool = True) -> GANRunConfig:
+    """Resolves user options into a ``GANRunConfig``.
+
+    Without ``data`` the embedded synthetic phantoms are made (once) and used, with the
+    ``demo`` preset unless another is named; with ``data`` the default preset is ``paper``.
+    """
+    from cxr_gan.config import get_preset
+    from cxr_gan.data.phantoms import default_cache_dir, ensure_phantom_dataset
+
+    synthetic = data is None
+    if synthetic:
+        data = str(ensure_phantom_dataset(default_cache_dir()))
+    chosen = get_preset(preset or ("demo" if synthetic else "paper"))
+    if batch_size is not None:
+        if batch_size < 2:
+            raise ValueError(f"`batch_size` must be >= 2. Received: batch_size={batch_size}")
+        # Keep the preset's ratio of discriminator to generator batch (paper-code: 64+64 / 128).
+        d_batch = max(1, batch_size * chosen.real_batch // chosen.g_batch)
+        chosen = dataclasses.replace(chosen, g_batch=batch_size, real_batch=d_batch,
+                                     fake_batch=d_batch)
+    if epochs is not None and epochs < 1:
+        raise ValueError(f"`epochs` must be >= 1. Received: epochs={epochs}")
+    if checkpoint_every < 1:
+        raise ValueError(f"`checkpoint_every` must be >= 1. Received: {checkpoint_every}")
+    return GANRunConfig(
+        preset=chosen, data=str(data), synthetic=synthetic, split=split, split_seed=split_seed,
+        epochs=epochs or chosen.epochs, seed=seed, resize_filter=resize_filter,
+        checkpoint_every=checkpoint_every, deterministic=deterministic,
+    )
+
+
+def summarize(result: GANRunResult) -> str:
+    """A short, self-describing summary of a finished (or interrupted) run."""
+    config = json.loads((result.run_dir / "config.json").read_text())
+    state = "interrupted" if result.interrupted else "finished"
+    lines = [f"GAN run {state}: {result.run_dir} (global step {result.global_step})"]
+    if config.get("synthetic"):
+        lines.append("  DATA ARE SYNTHETIC PHANTOMS: these numbers say nothing about radiographs.")
+    lines.append(f"  data {config['data']} | split {config['split']} | preset "
+                 f"{config['preset']['name']} | seed {config['seed']} | backend "
+                 f"{config['backend']} | {config['training_images']} training images")
+    if result.history:
+        last = result.history[-1]
+        lines.append("  last epoch " + ", ".join(
+            f"{k}={last[k]:.4g}" for k in ("epoch",) + METRIC_NAMES))
+        seconds = [row["seconds"] for row in result.history]
+        lines.append(f"  median seconds per epoch: {float(np.median(seconds)):.2f}")
+    return "\n".join(lines)
+
+
+def restore_generator(run_dir: Path | str) -> tuple[keras.Model, int]:
+    """The generator of a run at its newest checkpoint, and that checkpoint's global step.
+
+    Useful for sampling an interrupted run, which has checkpoints but no ``generator.keras``.
+    """
+    run_dir = Path(run_dir)
+    config = run_config_from_dict(json.loads((run_dir / "config.json").read_text()))
+    found = runs.list_checkpoints(run_dir)
+    if not found:
+        raise RunDirectoryError(f"No checkpoint in {run_dir / runs.CHECKPOINT_DIR}.")
+    generator = build_generator(config.preset, seed=config.seed)
+    discriminator = build_discriminator(config.preset, seed=config.seed)
+    gan = DCGAN(generator, discriminator)
+    gan.compile(
+        d_optimizer=keras.optimizers.Adam(config.preset.d_learning_rate, name="d_adam"),
+        g_optimizer=keras.optimizers.Adam(config.preset.g_learning_rate, name="g_adam"),
+    )
+    header = runs.load_checkpoint(found[-1][1], gan.state_variables())
+    return generator, int(header["global_step"])

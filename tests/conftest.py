@@ -1,0 +1,42 @@
+"""Shared test settings: quiet TensorFlow, the real data set's path, tiny presets."""
+
+import dataclasses
+import os
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+
+import pytest  # noqa: E402
+
+from cxr_gan.config import PRESETS  # noqa: E402
+from cxr_gan.data.phantoms import PhantomSpec, ensure_phantom_dataset  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+REAL_DATA = Path(os.environ.get("CXR_GAN_REAL_DATA", REPO.parent / "shared" / "data" / "chest_xray"))
+
+# A 16x16 version of the paper's design: every code path of the 'paper' style, in milliseconds.
+TINY_PAPER = dataclasses.replace(
+    PRESETS["demo"], name="tiny-paper", image_size=16, g_base=(2, 2, 16), g_filters=(8, 8),
+    d_filters=(8, 8, 16, 16), real_batch=8, fake_batch=8, g_batch=8, epochs=2,
+)
+# And of the authors' code: LeakyReLU, no BN, dropout, draws with replacement, 4+4 / 8 batches.
+TINY_PAPER_CODE = dataclasses.replace(
+    PRESETS["paper-code"], name="tiny-paper-code", image_size=16, g_base=(2, 2, 16),
+    g_filters=(8, 8, 8), d_filters=(8, 8, 8, 16), real_batch=4, fake_batch=4, g_batch=8, epochs=2,
+)
+
+
+@pytest.fixture(scope="session")
+def real_data() -> Path:
+    if not (REAL_DATA / "train" / "NORMAL").is_dir():
+        pytest.skip(f"real Kermany data not found at {REAL_DATA}")
+    return REAL_DATA
+
+
+@pytest.fixture(scope="session")
+def tiny_phantoms(tmp_path_factory) -> Path:
+    """A small phantom data set (24 train NORMAL) shared by the training tests."""
+    spec = PhantomSpec(seed=3, size=32, train_normal=24, train_pneumonia=30, val_normal=2,
+                       val_pneumonia=2, test_normal=4, test_pneumonia=6)
+    return ensure_phantom_dataset(tmp_path_factory.mktemp("cache"), spec)
