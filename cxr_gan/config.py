@@ -171,7 +171,7 @@ PRESETS: dict[str, GANPreset] = {
         fake_batch=32,
         g_batch=32,
         sampling="permutation",
-        epochs=60,
+        epochs=200,
         sources=(
             "this project: the 'paper' design scaled down (64x64, 4x4 kernels, 1/4 of the "
             "filters, batch 32) so that the embedded demo trains on a 2-core CPU in minutes",

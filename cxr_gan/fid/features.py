@@ -1,0 +1,137 @@
+"""Images -> FID features (768-d and 2048-d), and cached statistics of a real set.
+
+Preprocessing (default ``"pil-bilinear"``), the recipe of ``../shared/fid`` and of clean
+comparisons: ``PIL.Image.open(path).convert("RGB")``, ``resize((299, 299), BILINEAR)``
+(Pillow's bilinear widens its support when shrinking), float32, ``(x - 128) / 128``. Generated
+images go through the same path as real ones: they are written as 8-bit PNGs first (or given
+as the same uint8 arrays), so both sides share one quantisation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from PIL import Image
+
+from cxr_gan.data.images import IMAGE_SUFFIXES
+from cxr_gan.fid.distances import statistics
+
+PREPROCESSING = "pil-bilinear: convert('RGB'), resize((299, 299), BILINEAR), (x - 128) / 128"
+
+
+def preprocess(image: Image.Image) -> np.ndarray:
+    """One PIL image -> ``(299, 299, 3)`` float32 network input."""
+    resized = image.convert("RGB").resize((299, 299), Image.Resampling.BILINEAR)
+    return (np.asarray(resized, dtype=np.float32) - 128.0) / 128.0
+
+
+def list_images(folder: Path | str) -> list[Path]:
+    """Image files directly in ``folder`` (or below it), sorted."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"Image folder not found: {folder}")
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise FileNotFoundError(f"No .jpeg, .jpg or .png file in {folder}")
+    return files
+
+
+class FeatureExtractor:
+    """The FID network with its weights, applied in batches.
+
+    Args:
+        weights: TorchScript archive path (default: ``find_weights()``).
+        cache_dir: Where converted weights and statistics are cached.
+    """
+
+    def __init__(self, weights: Path | str | None = None, cache_dir: Path | str | None = None):
+        from cxr_gan.fid.network import build_fid_inception
+        from cxr_gan.fid.weights import find_weights, load_fid_parameters, sha256_of
+
+        self.weights_path = find_weights(weights)
+        self.weights_sha256 = sha256_of(self.weights_path)
+        self.cache_dir = Path(cache_dir) if cache_dir else None
+        self.model = build_fid_inception(load_fid_parameters(self.weights_path, cache_dir))
+
+    def from_arrays(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        out = self.model.predict_on_batch(batch)
+        return {k: np.asarray(v, dtype=np.float32) for k, v in out.items()}
+
+    def from_images(self, images: Sequence[Image.Image], batch_size: int = 32):
+        chunks = {"f768": [], "f2048": []}
+        for first in range(0, len(images), batch_size):
+            batch = np.stack([preprocess(im) for im in images[first:first + batch_size]])
+            for key, value in self.from_arrays(batch).items():
+                chunks[key].append(value)
+        return {k: np.concatenate(v) for k, v in chunks.items()}
+
+    def from_uint8(self, images: np.ndarray, batch_size: int = 32):
+        """Features of uint8 gray ``(n, h, w)`` arrays, as if read from 8-bit PNGs."""
+        pil = [Image.fromarray(image, mode="L") for image in images]
+        return self.from_images(pil, batch_size)
+
+    def from_files(self, paths: Sequence[Path], batch_size: int = 32):
+        """Features of files; unreadable ones are skipped with a warning (listed in ``skipped``)."""
+        import warnings
+
+        images, used, skipped = [], [], []
+        for path in paths:
+            try:
+                with Image.open(path) as image:
+                    image.load()
+                    images.append(image.copy())
+                used.append(str(path))
+            except Exception as error:  # Pillow raises many kinds; each is a bad file here.
+                warnings.warn(f"Skipping {path}: {error}", stacklevel=2)
+                skipped.append((str(path), str(error)))
+        if len(images) < 2:
+            raise ValueError(f"Fewer than 2 readable images among {len(paths)} files.")
+        features = self.from_images(images, batch_size)
+        return features, used, skipped
+
+    def folder_statistics(self, folder: Path | str):
+        """Features and statistics of a folder, cached by file list, contents, network and
+        preprocessing."""
+        paths = list_images(folder)
+        key = hashlib.sha256()
+        for path in paths:
+            key.update(str(path.resolve()).encode())
+            key.update(hashlib.sha256(path.read_bytes()).digest())
+        key.update(self.weights_sha256.encode())
+        key.update(PREPROCESSING.encode())
+        cache = self.cache_dir / f"stats-{key.hexdigest()[:24]}.npz" if self.cache_dir else None
+        if cache and cache.is_file():
+            with np.load(cache) as data:
+                meta = json.loads(bytes(data["meta"]).decode())
+                return {k: data[k] for k in ("f768", "f2048")}, meta
+        features, used, skipped = self.from_files(paths)
+        meta = {"folder": str(folder), "n": len(used), "skipped": skipped}
+        if cache:
+            from cxr_gan.runs import atomic_write_bytes
+
+            buffer = io.BytesIO()
+            np.savez(buffer, **features,
+                     meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8))
+            atomic_write_bytes(cache, buffer.getvalue())
+        return features, meta
+
+
+def compare(features_real: dict, features_fake: dict) -> dict[str, float]:
+    """FID-768, FID-2048 and KID between two feature sets.
+
+    KID uses the 2048-d pool3 features, as Binkowski et al. and the common tools do.
+    """
+    from cxr_gan.fid.distances import frechet_distance, kid
+
+    result = {}
+    for dims in ("768", "2048"):
+        mu1, s1 = statistics(features_real[f"f{dims}"])
+        mu2, s2 = statistics(features_fake[f"f{dims}"])
+        result[f"fid_{dims}"] = frechet_distance(mu1, s1, mu2, s2)
+    result["kid_mean"], result["kid_std"] = kid(features_real["f2048"], features_fake["f2048"])
+    return result

