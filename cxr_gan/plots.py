@@ -71,3 +71,33 @@ def plot_gan_history(history: Sequence[Mapping[str, float]], provenance: str,
     figure.suptitle("DCGAN training (cf. paper Fig. 6)")
     figure.text(0.5, -0.02, provenance, ha="center", fontsize=7, wrap=True)
     _save(figure, path)
+
+
+def plot_memorization(fake_feat, hold_feat, fake_pix, hold_pix, feat_threshold, pix_threshold,
+                      pairs, provenance: str, distances_path, pairs_path) -> None:
+    """Nearest-training-image distances of fakes vs held-out reals, and the closest pairs."""
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for axis, fake, hold, threshold, name in (
+            (axes[0], fake_feat, hold_feat, feat_threshold, "FID features (2048-d)"),
+            (axes[1], fake_pix, hold_pix, pix_threshold, "pixels (64x64 RMS)")):
+        bins = np.linspace(0, max(np.max(fake), np.max(hold)) * 1.02, 50)
+        axis.hist(hold, bins=bins, alpha=0.6, density=True, label="held-out real -> train")
+        axis.hist(fake, bins=bins, alpha=0.6, density=True, label="generated -> train")
+        axis.axvline(threshold, color="k", linestyle="--", label="near-copy threshold")
+        axis.set_xlabel(f"distance to nearest training image, {name}")
+        axis.legend(fontsize=8)
+    figure.suptitle("Memorisation check")
+    figure.text(0.5, -0.03, provenance, ha="center", fontsize=7, wrap=True)
+    _save(figure, distances_path)
+
+    figure, axes = plt.subplots(2, len(pairs), figsize=(1.6 * len(pairs), 3.6))
+    axes = np.asarray(axes).reshape(2, -1)
+    for column, (fake, train, distance) in enumerate(pairs):
+        axes[0, column].imshow(fake, cmap="gray", vmin=0, vmax=255)
+        axes[0, column].set_title(f"d={distance:.1f}", fontsize=7)
+        axes[1, column].imshow(train, cmap="gray", vmin=0, vmax=255)
+        axes[0, column].axis("off")
+        axes[1, column].axis("off")
+    figure.suptitle("Closest generated images (top) and their nearest training image (bottom)")
+    figure.text(0.5, -0.02, provenance, ha="center", fontsize=6, wrap=True)
+    _save(figure, pairs_path)

