@@ -131,20 +131,20 @@ def test_features_equal_the_standard_network_reference(real_data):
 def test_pytorch_fid_resize_equals_torch_interpolate():
     # Fixture made once with torch 2.13.0 (CPU): F.interpolate(x, size, mode="bilinear",
     # align_corners=False) on random float32 images, shrinking, enlarging, and 310x40 -> 299x299.
-    from cxr_gan.fid.features import resize_bilinear_torch_style
+    from cxr_gan.imageops import resize_bilinear_half_pixel
 
     data = np.load(Path(__file__).parent / "fixtures" / "torch_bilinear_resize.npz")
     for name in ("down", "up", "big"):
         size = data[f"{name}_out"].shape[0]
-        ours = resize_bilinear_torch_style(data[f"{name}_in"], size)
+        ours = resize_bilinear_half_pixel(data[f"{name}_in"], size, size)
         np.testing.assert_allclose(ours, data[f"{name}_out"], rtol=0, atol=2e-5)
 
 
 def test_torch_style_resize_known_answer():
-    from cxr_gan.fid.features import resize_bilinear_torch_style
+    from cxr_gan.imageops import resize_bilinear_half_pixel
 
     x = np.array([[0.0, 1.0]], np.float32).reshape(1, 2, 1).repeat(2, 0)  # rows equal
-    out = resize_bilinear_torch_style(x, 4)[0, :, 0]
+    out = resize_bilinear_half_pixel(x, 2, 4)[0, :, 0]
     np.testing.assert_allclose(out, [0.0, 0.25, 0.75, 1.0], atol=1e-7)
 
 

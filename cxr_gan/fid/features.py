@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image
 
 from cxr_gan.data.images import IMAGE_SUFFIXES
+from cxr_gan.imageops import resize_bilinear_half_pixel
 from cxr_gan.fid.distances import statistics
 
 PREPROCESSINGS = {
@@ -27,29 +28,6 @@ PREPROCESSINGS = {
                    "(align_corners=False, no antialiasing), 2x - 1",
 }
 PREPROCESSING = f"pil-bilinear: {PREPROCESSINGS['pil-bilinear']}"
-
-
-def _resize_axis_half_pixel(x: np.ndarray, size: int, axis: int) -> np.ndarray:
-    """Linear interpolation along one axis as ``torch.nn.functional.interpolate(mode=
-    "bilinear", align_corners=False)`` does: half-pixel centres, source clamped at 0, no
-    antialiasing when shrinking."""
-    n = x.shape[axis]
-    # In float32, as PyTorch's CPU kernel computes source positions and weights.
-    scale = np.float32(n / size)
-    source = scale * (np.arange(size, dtype=np.float32) + np.float32(0.5)) - np.float32(0.5)
-    source = np.maximum(source, np.float32(0.0))
-    low = np.minimum(np.floor(source).astype(int), n - 1)
-    high = np.minimum(low + 1, n - 1)
-    weight = (source - low.astype(np.float32)).astype(np.float32)
-    shape = [1] * x.ndim
-    shape[axis] = size
-    weight = weight.reshape(shape)
-    return np.take(x, low, axis=axis) * (1 - weight) + np.take(x, high, axis=axis) * weight
-
-
-def resize_bilinear_torch_style(x: np.ndarray, size: int) -> np.ndarray:
-    """``(h, w, c)`` float image resized to ``(size, size, c)``, pytorch-fid's way."""
-    return _resize_axis_half_pixel(_resize_axis_half_pixel(x, size, 0), size, 1)
 
 
 def preprocess(image: Image.Image, preprocessing: str = "pil-bilinear") -> np.ndarray:
@@ -63,7 +41,7 @@ def preprocess(image: Image.Image, preprocessing: str = "pil-bilinear") -> np.nd
         return (np.asarray(resized, dtype=np.float32) - 128.0) / 128.0
     if preprocessing == "pytorch-fid":
         x = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
-        return (2.0 * resize_bilinear_torch_style(x, 299) - 1.0).astype(np.float32)
+        return (2.0 * resize_bilinear_half_pixel(x, 299, 299) - 1.0).astype(np.float32)
     raise ValueError(f"`preprocessing` must be one of {sorted(PREPROCESSINGS)}. "
                      f"Received: {preprocessing!r}")
 

@@ -1,0 +1,146 @@
+"""The paper's augmentations, equal to TensorFlow's ``tf.image`` functions, in NumPy.
+
+Images are float32 ``(..., h, w, c)`` in [0, 1]. Each function equals its ``tf.image`` twin
+of the same name (tests prove it under TensorFlow) and needs no TensorFlow, so the pipeline
+also runs under JAX on a machine without it:
+
+    flip_left_right(x)               == tf.image.flip_left_right
+    crop_to_bounding_box(x, ...)     == tf.image.crop_to_bounding_box
+    resize_bilinear(x, h, w)         == tf.image.resize(method="bilinear", antialias=False)
+    clip_by_value(x, lo, hi)         == tf.clip_by_value
+    adjust_brightness(x, delta)      == tf.image.adjust_brightness (float: x + delta)
+    adjust_contrast(x, factor)       == tf.image.adjust_contrast ((x - mean) * f + mean,
+                                        mean over height and width, per channel)
+
+Top-up protocol (the default, the same for every method): the NORMAL class of the training
+split is topped up to the PNEUMONIA count with images the method makes from randomly drawn
+NORMAL training images (3875 - 1341 = 2534 with the full data), so the methods differ only in
+where the extra images come from. Random parameters are drawn per extra image from a seeded
+generator; the ranges are in ``AugmentConfig``. Extra images are stored as 8-bit like the
+originals: values are clipped to [0, 1] and rounded, which is the one place they differ from
+the float ``tf.image`` output.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+import numpy as np
+
+from cxr_gan.imageops import resize_bilinear_half_pixel
+
+METHODS = ("none", "flip", "crop", "clip", "brightness", "contrast", "gan", "gan+crop")
+
+
+@dataclasses.dataclass(frozen=True)
+class AugmentConfig:
+    """Parameters of the augmentations (all in the [0, 1] intensity scale).
+
+    Attributes:
+        crop_fraction: Side of the random crop as a fraction of the image side; the crop is
+            resized back to full size (bilinear, as tf.image.resize).
+        clip_range: (low, high) of clip_by_value.
+        brightness_max_delta: delta ~ U(-d, d), as tf.image.random_brightness(max_delta=d).
+        contrast_range: factor ~ U(lower, upper), as tf.image.random_contrast(lower, upper).
+    """
+
+    crop_fraction: float = 0.875
+    clip_range: tuple[float, float] = (0.1, 0.9)
+    brightness_max_delta: float = 0.2
+    contrast_range: tuple[float, float] = (0.8, 1.2)
+
+
+def flip_left_right(x: np.ndarray) -> np.ndarray:
+    return np.flip(x, axis=-2).copy()
+
+
+def crop_to_bounding_box(x: np.ndarray, offset_height: int, offset_width: int,
+                         target_height: int, target_width: int) -> np.ndarray:
+    return x[..., offset_height:offset_height + target_height,
+             offset_width:offset_width + target_width, :].copy()
+
+
+def resize_bilinear(x: np.ndarray, height: int, width: int) -> np.ndarray:
+    return resize_bilinear_half_pixel(x, height, width).astype(np.float32)
+
+
+def clip_by_value(x: np.ndarray, low: float, high: float) -> np.ndarray:
+    return np.clip(x, low, high).astype(np.float32)
+
+
+def adjust_brightness(x: np.ndarray, delta: float) -> np.ndarray:
+    return (x + np.float32(delta)).astype(np.float32)
+
+
+def adjust_contrast(x: np.ndarray, factor: float) -> np.ndarray:
+    mean = x.mean(axis=(-3, -2), keepdims=True, dtype=np.float32)
+    return ((x - mean) * np.float32(factor) + mean).astype(np.float32)
+
+
+def random_crop_resized(x: np.ndarray, fraction: float, rng: np.random.Generator) -> np.ndarray:
+    """A random square crop of ``fraction`` of the side, resized back to full size."""
+    height, width = x.shape[-3], x.shape[-2]
+    side_h, side_w = int(round(height * fraction)), int(round(width * fraction))
+    top = int(rng.integers(0, height - side_h + 1))
+    left = int(rng.integers(0, width - side_w + 1))
+    return resize_bilinear(crop_to_bounding_box(x, top, left, side_h, side_w), height, width)
+
+
+def transform_for(method: str, config: AugmentConfig) -> Callable[[np.ndarray, np.random.Generator], np.ndarray]:
+    """The per-image transform of a tf.image ``method`` (image, rng) -> image."""
+    if method == "flip":
+        return lambda x, rng: flip_left_right(x)
+    if method in ("crop", "gan+crop"):
+        return lambda x, rng: random_crop_resized(x, config.crop_fraction, rng)
+    if method == "clip":
+        return lambda x, rng: clip_by_value(x, *config.clip_range)
+    if method == "brightness":
+        d = config.brightness_max_delta
+        return lambda x, rng: adjust_brightness(x, rng.uniform(-d, d))
+    if method == "contrast":
+        return lambda x, rng: adjust_contrast(x, rng.uniform(*config.contrast_range))
+    raise ValueError(f"No image transform for method {method!r}. Expected one of {METHODS}.")
+
+
+def to_unit(images_uint8: np.ndarray) -> np.ndarray:
+    return images_uint8.astype(np.float32) / 255.0
+
+
+def to_uint8(images: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(images * 255.0), 0, 255).astype(np.uint8)
+
+
+def top_up(normal: np.ndarray, n_extra: int, method: str, config: AugmentConfig, seed: int,
+           gan_images: np.ndarray | None = None) -> np.ndarray:
+    """Makes ``n_extra`` NORMAL images with ``method``.
+
+    Args:
+        normal: uint8 ``(n, h, w, 1)`` NORMAL training images.
+        n_extra: How many images to make.
+        method: One of ``METHODS`` other than ``none``.
+        config: Augmentation parameters.
+        seed: Seeds the source draws and the random parameters.
+        gan_images: uint8 ``(m >= n_extra, h, w, 1)`` generated images (``gan``, ``gan+crop``).
+
+    Returns:
+        uint8 ``(n_extra, h, w, 1)``.
+    """
+    if method not in METHODS or method == "none":
+        raise ValueError(f"`method` must be one of {METHODS[1:]}. Received: {method!r}")
+    rng = np.random.default_rng([seed, METHODS.index(method)])
+    if method.startswith("gan"):
+        if gan_images is None or len(gan_images) < n_extra:
+            have = 0 if gan_images is None else len(gan_images)
+            raise ValueError(f"Method {method!r} needs {n_extra} generated images; got {have}. "
+                             "Pass --generator or a --gan-images folder with enough PNGs.")
+        sources = gan_images[:n_extra]
+        if method == "gan":
+            return sources.copy()
+    else:
+        sources = normal[rng.integers(0, len(normal), size=n_extra)]
+    transform = transform_for(method, config)
+    out = np.empty_like(sources)
+    for i, image in enumerate(sources):
+        out[i] = to_uint8(transform(to_unit(image), rng))
+    return out
