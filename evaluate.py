@@ -62,12 +62,28 @@ def _parser() -> argparse.ArgumentParser:
                       help="flag a fake closer to train than this percentile of held-out reals")
     memo.add_argument("--seed", type=int, default=0, help="seeds the default hold-out draw")
     memo.add_argument("--fid-weights", default=None, help="as for fid")
+    report = sub.add_parser("report", help="the paper's Tables 1-3 and Fig. 8 from classifier runs",
+                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    report.add_argument("--runs", nargs="+", required=True,
+                        help="train_classifier.py run directories (or parents holding them)")
+    report.add_argument("--out", required=True, help="folder for report.md, CSVs and roc.png")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.command == "report":
+        from pathlib import Path
+
+        from cxr_gan.evaluation.report import build_report
+
+        found = []
+        for item in map(Path, args.runs):
+            found += [item] if (item / "metrics.json").is_file() else sorted(
+                p.parent for p in item.glob("*/metrics.json"))
+        print(build_report(found, args.out))
+        return 0
     if args.command == "memorization":
         from cxr_gan.fid.features import FeatureExtractor
         from cxr_gan.fid.memorization import memorization_check

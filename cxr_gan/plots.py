@@ -101,3 +101,17 @@ def plot_memorization(fake_feat, hold_feat, fake_pix, hold_pix, feat_threshold, 
     figure.suptitle("Closest generated images (top) and their nearest training image (bottom)")
     figure.text(0.5, -0.02, provenance, ha="center", fontsize=6, wrap=True)
     _save(figure, pairs_path)
+
+
+def plot_roc_curves(curves, provenance: str, path) -> None:
+    """The paper's Fig. 8: every run's ROC curve on one plot."""
+    figure, axis = plt.subplots(figsize=(6.5, 6))
+    for label, fpr, tpr in curves:
+        axis.plot(fpr, tpr, label=label)
+    axis.plot([0, 1], [0, 1], color="gray", linestyle=":")
+    axis.set_xlabel("false positive rate (NORMAL called PNEUMONIA)")
+    axis.set_ylabel("true positive rate (PNEUMONIA found)")
+    axis.set_title("ROC curves (cf. paper Fig. 8)")
+    axis.legend(fontsize=7, loc="lower right")
+    figure.text(0.5, -0.02, provenance, ha="center", fontsize=6, wrap=True)
+    _save(figure, path)

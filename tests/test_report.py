@@ -1,0 +1,61 @@
+"""The report: the paper's Table 1 from its Table 2 counts, and a report from run folders."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cxr_gan.evaluation import paper
+from cxr_gan.evaluation.report import build_report, paper_table_1_from_counts
+
+
+def _within_last_digit(value, printed, decimals):
+    # One unit of the last printed digit; the paper sometimes truncates (flip FPR 0.098 -> 0.09).
+    return abs(value - printed) <= 10 ** -decimals + 1e-12
+
+
+@pytest.mark.parametrize("method", ["gan", "flip"])
+def test_paper_table_1_rows_follow_from_table_2_counts(method):
+    ours = paper_table_1_from_counts(method)
+    printed = paper.TABLE_1_PRINTED[method]
+    for key, value in printed.items():
+        if value is None:
+            continue
+        scale, decimals = (100, 1) if key not in ("fpr", "tpr") else (1, len(str(value)) - 2)
+        assert _within_last_digit(ours[key] * scale, value, decimals), (method, key)
+    assert sum(paper.TABLE_2_COUNTS[method][k] for k in ("tn", "fp", "fn", "tp")) == 1172
+
+
+def _fake_run(path, method, seed, labels, probs, split="pooled"):
+    from cxr_gan.evaluation.metrics import classification_metrics
+
+    path.mkdir(parents=True)
+    (path / "config.json").write_text(json.dumps({
+        "method": method, "seed": seed, "split": split, "data": "somewhere", "synthetic": False,
+        "image_size": 224}))
+    pd.DataFrame({"path": [f"img{i}.jpeg" for i in range(len(labels))],
+                  "label": np.where(labels == 1, "PNEUMONIA", "NORMAL"),
+                  "prob_pneumonia": probs}).to_csv(path / "predictions.csv", index=False)
+    (path / "metrics.json").write_text(json.dumps(classification_metrics(labels, probs)))
+
+
+def test_report_tables_figure_and_mcnemar(tmp_path):
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 200)
+    good = np.clip(labels + rng.normal(0, 0.3, 200), 0, 1)
+    poor = np.clip(labels + rng.normal(0, 0.6, 200), 0, 1)
+    _fake_run(tmp_path / "gan-s0", "gan", 0, labels, good)
+    _fake_run(tmp_path / "flip-s0", "flip", 0, labels, poor)
+    _fake_run(tmp_path / "flip-s1", "flip", 1, labels, poor[::-1].copy())
+    text = build_report([tmp_path / "gan-s0", tmp_path / "flip-s0", tmp_path / "flip-s1"],
+                        tmp_path / "report")
+    assert "| gan | 1 |" in text and "| flip | 2 |" in text and "[95.5]" in text
+    assert "split: pooled" in text and "seeds: [0, 1]" in text
+    table1 = pd.read_csv(tmp_path / "report" / "table1.csv", comment="#")
+    flip = table1[table1.method == "flip"].iloc[0]
+    runs = [json.loads((tmp_path / f"flip-s{s}" / "metrics.json").read_text()) for s in (0, 1)]
+    assert flip["accuracy"] == pytest.approx(100 * np.mean([r["accuracy"] for r in runs]))
+    mcnemar = pd.read_csv(tmp_path / "report" / "mcnemar.csv", comment="#")
+    assert len(mcnemar) == 2 and (mcnemar["b"] >= 0).all()
+    assert (tmp_path / "report" / "roc.png").stat().st_size > 1000
