@@ -59,3 +59,11 @@ def test_report_tables_figure_and_mcnemar(tmp_path):
     mcnemar = pd.read_csv(tmp_path / "report" / "mcnemar.csv", comment="#")
     assert len(mcnemar) == 2 and (mcnemar["b"] >= 0).all()
     assert (tmp_path / "report" / "roc.png").stat().st_size > 1000
+
+
+def test_paper_values_only_beside_runs_on_the_pooled_split(tmp_path):
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 2, 50)
+    _fake_run(tmp_path / "gan-s0", "gan", 0, labels, rng.uniform(0, 1, 50), split="official")
+    text = build_report([tmp_path / "gan-s0"], tmp_path / "report")
+    assert "[95.5]" not in text and "shown only for runs on `--split pooled`" in text
