@@ -38,6 +38,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--epochs", type=int, default=20, help="at most this many epochs")
     parser.add_argument("--image-size", type=int, default=224)
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--on-the-fly", action="store_true",
+                        help="apply the tf.image method to every training image while training "
+                             "(flip with probability 1/2) instead of topping up NORMAL; none and "
+                             "gan methods keep the top-up protocol")
     parser.add_argument("--out", required=True, help="run directory (or parent, for several)")
     parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=2)
     return parser
@@ -50,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     run_many(data=args.data, methods=args.augment, seeds=args.seeds or str(args.seed),
              split=args.split, split_seed=args.split_seed, generator=args.generator,
              gan_images=args.gan_images, epochs=args.epochs, image_size=args.image_size,
-             batch_size=args.batch_size, out=args.out, verbose=args.verbose)
+             batch_size=args.batch_size, on_the_fly=args.on_the_fly, out=args.out,
+             verbose=args.verbose)
     return 0
 
 

@@ -55,3 +55,78 @@ def test_a_run_writes_consistent_files(tiny_phantoms, tmp_path, method):
     assert saved["train_counts"]["NORMAL_added"] == expected_extra
     model = keras.models.load_model(run / "classifier.keras")
     assert model.output_shape == (None, 2)
+
+
+@pytest.mark.slow
+def test_on_the_fly_augmentation_changes_batches_reproducibly(tiny_phantoms, tmp_path):
+    from cxr_gan.classifier.augment import AugmentConfig, on_the_fly_transform
+    from cxr_gan.classifier.train import ClassifierRunConfig, ImageBatches, train_classifier
+
+    images = np.random.default_rng(0).integers(0, 256, (16, 8, 8, 1), dtype=np.uint8)
+    labels = np.zeros(16, int)
+    plain = ImageBatches(images, labels, 8, seed=1)
+    flipped = ImageBatches(images, labels, 8, seed=1,
+                           transform=on_the_fly_transform("flip", AugmentConfig()))
+    again = ImageBatches(images, labels, 8, seed=1,
+                         transform=on_the_fly_transform("flip", AugmentConfig()))
+    x_plain, x_flip, x_again = plain[0][0], flipped[0][0], again[0][0]
+    np.testing.assert_array_equal(x_flip, x_again)
+    mirrored = [np.array_equal(f, p[:, ::-1]) for f, p in zip(x_flip, x_plain)]
+    unchanged = [np.array_equal(f, p) for f, p in zip(x_flip, x_plain)]
+    assert all(m or u for m, u in zip(mirrored, unchanged)) and any(mirrored)
+    config = ClassifierRunConfig(data=str(tiny_phantoms), synthetic=True, method="contrast",
+                                 image_size=32, epochs=1, batch_size=8, on_the_fly=True)
+    train_classifier(config, tmp_path / "run", verbose=0)
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["on_the_fly"] is True and saved["train_counts"]["NORMAL_added"] == 0
+    with pytest.raises(ValueError, match="on-the-fly"):
+        ClassifierRunConfig(data="x", synthetic=True, method="gan", on_the_fly=True)
+
+
+@pytest.mark.slow
+@pytest.mark.real_data
+def test_one_epoch_on_real_data_writes_consistent_files(real_data, tmp_path):
+    from cxr_gan.classifier.train import ClassifierRunConfig, train_classifier
+
+    # 64 px keeps this under a minute on 2 cores; the files are what is tested.
+    config = ClassifierRunConfig(data=str(real_data), synthetic=False, method="flip",
+                                 split="pooled", image_size=64, epochs=1)
+    metrics = train_classifier(config, tmp_path / "run", verbose=0)
+    rows = list(csv.DictReader(open(tmp_path / "run" / "predictions.csv")))
+    assert len(rows) == 1172
+    assert sum(r["label"] == "NORMAL" for r in rows) == 317
+    assert metrics["tn"] + metrics["fp"] == 317 and metrics["fn"] + metrics["tp"] == 855
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["train_counts"]["NORMAL_added"] == \
+        saved["train_counts"]["PNEUMONIA"] - saved["train_counts"]["NORMAL"] == 3076 - 1139
+    assert saved["test_images_with_patient_in_train"] > 0
+
+
+@pytest.mark.slow
+def test_classifier_trains_under_jax_with_tensorflow_absent(tiny_phantoms, tmp_path):
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    from tests.conftest import REPO
+
+    script = textwrap.dedent(f"""
+        import sys
+        class NoTensorFlow:
+            def find_spec(self, name, path=None, target=None):
+                if name == 'tensorflow' or name.startswith('tensorflow.'):
+                    raise ImportError('absent')
+        sys.meta_path.insert(0, NoTensorFlow())
+        from cxr_gan.classifier.train import ClassifierRunConfig, train_classifier
+        config = ClassifierRunConfig(data={str(tiny_phantoms)!r}, synthetic=True,
+                                     method='flip', image_size=32, epochs=1, batch_size=8)
+        m = train_classifier(config, {str(tmp_path / 'jax')!r}, verbose=0)
+        assert m['tn'] + m['fp'] + m['fn'] + m['tp'] == 10
+        print('ok')
+    """)
+    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True,
+                          text=True, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().endswith("ok")

@@ -155,3 +155,23 @@ def test_unknown_preprocessing_is_an_error():
 
     with pytest.raises(ValueError, match="preprocessing"):
         preprocess(Image.new("L", (4, 4)), "clean-fid")
+
+
+@pytest.mark.slow
+def test_unreadable_images_are_skipped_with_a_warning(tmp_path):
+    from PIL import Image
+
+    from cxr_gan.fid.features import FeatureExtractor
+
+    _weights_or_skip()
+    for i in range(3):
+        Image.fromarray(np.full((40, 40), 60 * i, np.uint8)).save(tmp_path / f"ok{i}.png")
+    (tmp_path / "broken.png").write_bytes(b"not a png")
+    extractor = FeatureExtractor(cache_dir=tmp_path / "cache")
+    with pytest.warns(UserWarning, match="broken.png"):
+        features, meta = extractor.folder_statistics(tmp_path)
+    assert meta["n"] == 3 and meta["skipped"][0][0].endswith("broken.png")
+    assert features["f768"].shape == (3, 768) and features["f2048"].shape == (3, 2048)
+    again, _ = extractor.folder_statistics(tmp_path)  # Served from the statistics cache.
+    np.testing.assert_array_equal(again["f2048"], features["f2048"])
+    assert len(list((tmp_path / "cache").glob("stats-*.npz"))) == 1

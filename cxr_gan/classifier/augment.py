@@ -103,6 +103,18 @@ def transform_for(method: str, config: AugmentConfig) -> Callable[[np.ndarray, n
     raise ValueError(f"No image transform for method {method!r}. Expected one of {METHODS}.")
 
 
+def on_the_fly_transform(method: str, config: AugmentConfig):
+    """The transform applied to every training image while training (``--on-the-fly``).
+
+    As ``tf.image.random_flip_left_right``, ``flip`` mirrors each image with probability 1/2;
+    the other methods transform every image with freshly drawn random parameters. Values stay
+    float (no 8-bit rounding).
+    """
+    if method == "flip":
+        return lambda x, rng: flip_left_right(x) if rng.random() < 0.5 else x
+    return transform_for(method, config)
+
+
 def to_unit(images_uint8: np.ndarray) -> np.ndarray:
     return images_uint8.astype(np.float32) / 255.0
 

@@ -65,20 +65,29 @@ class ClassifierRunConfig:
     generator: str | None = None
     gan_images: str | None = None
     resize_filter: str = "bilinear"
+    on_the_fly: bool = False
     backend: str = "tensorflow"
 
     def __post_init__(self):
         if self.method not in METHODS:
             raise ValueError(f"`method` must be one of {METHODS}. Received: {self.method!r}")
+        if self.on_the_fly and self.method in ("none", "gan", "gan+crop"):
+            raise ValueError(f"--on-the-fly applies a tf.image method while training; "
+                             f"{self.method!r} is not one. Use the top-up protocol instead.")
 
 
 class ImageBatches(keras.utils.PyDataset):
-    """uint8 gray images -> float [0, 1] 3-channel batches, reshuffled each epoch (seeded)."""
+    """uint8 gray images -> float [0, 1] 3-channel batches, reshuffled each epoch (seeded).
 
-    def __init__(self, images, labels, batch_size, seed=None, **kwargs):
+    With ``transform`` (on-the-fly augmentation), each image of each batch is transformed
+    with a generator seeded by (seed, epoch, position), so a run is reproducible.
+    """
+
+    def __init__(self, images, labels, batch_size, seed=None, transform=None, **kwargs):
         super().__init__(**kwargs)
         self.images, self.labels = images, labels
         self.batch_size, self.seed, self.epoch = batch_size, seed, 0
+        self.transform = transform
         self.order = self._order()
 
     def _order(self):
@@ -91,8 +100,11 @@ class ImageBatches(keras.utils.PyDataset):
 
     def __getitem__(self, index):
         rows = self.order[index * self.batch_size:(index + 1) * self.batch_size]
-        x = np.repeat(self.images[rows].astype(np.float32) / 255.0, 3, axis=-1)
-        return x, self.labels[rows]
+        x = self.images[rows].astype(np.float32) / 255.0
+        if self.transform is not None:
+            rng = np.random.default_rng([self.seed or 0, self.epoch, index])
+            x = np.stack([self.transform(image, rng) for image in x])
+        return np.repeat(x, 3, axis=-1), self.labels[rows]
 
     def on_epoch_end(self):
         self.epoch += 1
@@ -161,7 +173,8 @@ def train_classifier(config: ClassifierRunConfig, run_dir: Path | str,
     x_train, y_train = arrays["train"][~val_mask], labels["train"][~val_mask]
     x_val, y_val = arrays["train"][val_mask], labels["train"][val_mask]
     n_normal, n_pneumonia = int(np.sum(y_train == 0)), int(np.sum(y_train == 1))
-    n_extra = max(0, n_pneumonia - n_normal) if config.method != "none" else 0
+    n_extra = max(0, n_pneumonia - n_normal) \
+        if config.method != "none" and not config.on_the_fly else 0
     if n_extra:
         extra = top_up(x_train[y_train == 0], n_extra, config.method, config.augment,
                        config.seed, _generated_images(config, n_extra))
@@ -172,8 +185,13 @@ def train_classifier(config: ClassifierRunConfig, run_dir: Path | str,
     model.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     start = time.perf_counter()
+    transform = None
+    if config.on_the_fly:
+        from cxr_gan.classifier.augment import on_the_fly_transform
+
+        transform = on_the_fly_transform(config.method, config.augment)
     history = model.fit(
-        ImageBatches(x_train, y_train, config.batch_size, seed=config.seed),
+        ImageBatches(x_train, y_train, config.batch_size, seed=config.seed, transform=transform),
         validation_data=ImageBatches(x_val, y_val, config.batch_size),
         epochs=config.epochs, verbose=verbose,
         callbacks=[keras.callbacks.EarlyStopping("val_loss", patience=config.patience,
@@ -190,6 +208,7 @@ def train_classifier(config: ClassifierRunConfig, run_dir: Path | str,
         "choices": CHOICES, "train_counts": {"NORMAL": n_normal, "PNEUMONIA": n_pneumonia,
                                               "NORMAL_added": n_extra},
         "validation_images": int(val_mask.sum()), "test_images": len(test_paths),
+        "test_images_with_patient_in_train": kermany.patients_shared(parts),
         "epochs_run": len(history.history["loss"]), "train_seconds": seconds,
         "seconds_per_epoch": seconds / max(1, len(history.history["loss"])),
         "versions": {"keras": keras.__version__, "numpy": np.__version__},
@@ -233,8 +252,12 @@ def run_many(data: str | None, methods: str, seeds: str, out: str, verbose: int 
     results = []
     for method in chosen:
         for seed in seed_list:
+            if options.get("on_the_fly") and method in ("none", "gan", "gan+crop"):
+                options_here = {**options, "on_the_fly": False}
+            else:
+                options_here = options
             config = ClassifierRunConfig(data=data, synthetic=synthetic, method=method, seed=seed,
-                                         **options)
+                                         **options_here)
             run_dir = Path(out) / f"{method}-s{seed}" if several else Path(out)
             metrics = train_classifier(config, run_dir, verbose=verbose)
             label = " [SYNTHETIC DATA]" if config.synthetic or is_phantom_dataset(data) else ""
