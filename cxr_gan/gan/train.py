@@ -209,12 +209,10 @@ class _RunRecorder(keras.callbacks.Callback):
 class _Trainer:
     """Holds one run's models, data and files; ``run`` trains to the configured epoch."""
 
-    def __init__(self, config: GANRunConfig, run_dir: Path, loaded, report: dict,
-                 verbose: int):
+    def __init__(self, config: GANRunConfig, run_dir: Path, loaded, verbose: int):
         self.config = config
         self.run_dir = run_dir
         self.loaded = loaded
-        self.report = report
         self.verbose = verbose
         preset = config.preset
         self.generator = build_generator(preset, seed=config.seed)
@@ -359,7 +357,7 @@ def train_gan(config: GANRunConfig, run_dir: Path | str, resume: bool = False,
     resolved["training_images"] = len(loaded.paths)
     runs.atomic_write_text(config_path, json.dumps(resolved, indent=2, sort_keys=True) + "\n")
 
-    trainer = _Trainer(config, run_dir, loaded, report, verbose)
+    trainer = _Trainer(config, run_dir, loaded, verbose)
     if resume:
         path = trainer.restore_latest()
         if path is None:
