@@ -19,6 +19,8 @@ def test_figure_7_shapes():
     assert model.get_layer("flatten").output.shape == (None, 7 * 7 * 256)
     kinds = [type(layer).__name__ for layer in model.layers]
     assert kinds.count("SeparableConv2D") == 8 and kinds.count("Dropout") == 5
+    assert all(layer.momentum == 0.9 for layer in model.layers
+               if type(layer).__name__ == "BatchNormalization")
     out = np.asarray(model(np.zeros((2, 224, 224, 3), "float32")))
     np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-5)
 

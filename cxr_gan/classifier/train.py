@@ -42,6 +42,9 @@ CHOICES = {
     "class_weights": "none - the top-up protocol balances the classes; 'none' keeps the "
                      "paper's imbalanced baseline",
     "input": "gray replicated on 3 channels, scaled to [0, 1]",
+    "batch_norm_momentum": "0.9, not Keras's 0.99: with 0.99 the moving statistics stay near "
+                           "their initial values in short runs and inference predicts one "
+                           "constant (see cxr_gan/classifier/model.py)",
 }
 
 
