@@ -14,6 +14,13 @@ Splits (``SPLITS``):
     pooled-patient: as pooled, but whole patients go to one side (patient id from the file
         name), so no patient's images are on both sides. Counts are close to, not exactly, 80/20.
 
+Patient ids are read from file names and are not qualified by folder: the official test
+folder reuses ids of the train folder (320 test PNEUMONIA images share a ``personN`` with a
+train image, e.g. test ``person100_bacteria_475`` and train ``person100_virus_184``), and the
+names cannot tell whether they are one patient. Grouping them is the cautious reading: the
+grouped split may be stricter than needed, never leakier, and shared-patient counts are upper
+bounds.
+
 The data folder is only ever read.
 """
 
