@@ -33,7 +33,7 @@ def _fake_run(path, method, seed, labels, probs, split="pooled"):
     path.mkdir(parents=True)
     (path / "config.json").write_text(json.dumps({
         "method": method, "seed": seed, "split": split, "data": "somewhere", "synthetic": False,
-        "image_size": 224}))
+        "image_size": 224, "generator": "g.keras" if method == "gan" else None}))
     pd.DataFrame({"path": [f"img{i}.jpeg" for i in range(len(labels))],
                   "label": np.where(labels == 1, "PNEUMONIA", "NORMAL"),
                   "prob_pneumonia": probs}).to_csv(path / "predictions.csv", index=False)
@@ -51,7 +51,7 @@ def test_report_tables_figure_and_mcnemar(tmp_path):
     text = build_report([tmp_path / "gan-s0", tmp_path / "flip-s0", tmp_path / "flip-s1"],
                         tmp_path / "report")
     assert "| gan | 1 |" in text and "| flip | 2 |" in text and "[95.5]" in text
-    assert "split: pooled" in text and "seeds: [0, 1]" in text
+    assert "split: pooled" in text and "seeds: [0, 1]" in text and "GAN images: g.keras" in text
     table1 = pd.read_csv(tmp_path / "report" / "table1.csv", comment="#")
     flip = table1[table1.method == "flip"].iloc[0]
     runs = [json.loads((tmp_path / f"flip-s{s}" / "metrics.json").read_text()) for s in (0, 1)]

@@ -51,10 +51,13 @@ def build_report(run_dirs: list[Path | str], out_dir: Path | str) -> str:
     datas = sorted({r["config"]["data"] for r in loaded})
     synthetic = any(r["config"]["synthetic"] for r in loaded)
     seeds = sorted({r["config"]["seed"] for r in loaded})
+    gan_sources = sorted({r["config"].get("generator") or r["config"].get("gan_images") or ""
+                          for r in loaded if r["config"]["method"].startswith("gan")} - {""})
+    gan_text = f" | GAN images: {', '.join(gan_sources)}" if gan_sources else ""
     provenance = (f"data: {', '.join(datas)}{' (SYNTHETIC PHANTOMS)' if synthetic else ''} | "
                   f"split: {', '.join(splits)} | seeds: {seeds} | methods: "
                   f"{', '.join(sorted(by_method))} | classifier: Fig. 7, "
-                  f"{loaded[0]['config']['image_size']} px")
+                  f"{loaded[0]['config']['image_size']} px{gan_text}")
 
     # The paper's numbers are on its pooled 80/20 split (1172 test images): shown beside ours
     # only when every run used that split.
