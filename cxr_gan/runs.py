@@ -123,11 +123,6 @@ def _comparable(path: str) -> str:
     return _SEED_GENERATOR_NAME.sub("seed_generator", path)
 
 
-def read_checkpoint_header(path: Path | str) -> dict[str, Any]:
-    with np.load(path) as data:
-        return json.loads(bytes(data["header"]).decode("utf-8"))
-
-
 def load_checkpoint(path: Path | str, variables: Sequence[Any]) -> dict[str, Any]:
     """Assigns a checkpoint's values to ``variables``; returns its header.
 

@@ -40,3 +40,23 @@ def tiny_phantoms(tmp_path_factory) -> Path:
     spec = PhantomSpec(seed=3, size=32, train_normal=24, train_pneumonia=30, val_normal=2,
                        val_pneumonia=2, test_normal=4, test_pneumonia=6)
     return ensure_phantom_dataset(tmp_path_factory.mktemp("cache"), spec)
+
+
+def run_under_jax_without_tensorflow(body: str):
+    """Runs ``body`` (Python source) in a fresh process with KERAS_BACKEND=jax and TensorFlow
+    made unimportable, as on the accelerator machine; returns the CompletedProcess."""
+    import subprocess
+    import sys
+    import textwrap
+
+    prelude = textwrap.dedent("""
+        import sys
+        class NoTensorFlow:
+            def find_spec(self, name, path=None, target=None):
+                if name == 'tensorflow' or name.startswith('tensorflow.'):
+                    raise ImportError('TensorFlow is absent on the accelerator machine')
+        sys.meta_path.insert(0, NoTensorFlow())
+    """)
+    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, "-c", prelude + textwrap.dedent(body)], cwd=REPO,
+                          capture_output=True, text=True, env=env)

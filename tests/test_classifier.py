@@ -106,20 +106,9 @@ def test_one_epoch_on_real_data_writes_consistent_files(real_data, tmp_path):
 
 @pytest.mark.slow
 def test_classifier_trains_under_jax_with_tensorflow_absent(tiny_phantoms, tmp_path):
-    import os
-    import subprocess
-    import sys
-    import textwrap
+    from tests.conftest import run_under_jax_without_tensorflow
 
-    from tests.conftest import REPO
-
-    script = textwrap.dedent(f"""
-        import sys
-        class NoTensorFlow:
-            def find_spec(self, name, path=None, target=None):
-                if name == 'tensorflow' or name.startswith('tensorflow.'):
-                    raise ImportError('absent')
-        sys.meta_path.insert(0, NoTensorFlow())
+    done = run_under_jax_without_tensorflow(f"""
         from cxr_gan.classifier.train import ClassifierRunConfig, train_classifier
         config = ClassifierRunConfig(data={str(tiny_phantoms)!r}, synthetic=True,
                                      method='flip', image_size=32, epochs=1, batch_size=8)
@@ -127,8 +116,5 @@ def test_classifier_trains_under_jax_with_tensorflow_absent(tiny_phantoms, tmp_p
         assert m['tn'] + m['fp'] + m['fn'] + m['tp'] == 10
         print('ok')
     """)
-    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(REPO)}
-    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True,
-                          text=True, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip().endswith("ok")

@@ -18,7 +18,7 @@ from cxr_gan.gan.dcgan import DCGAN, METRIC_NAMES
 from cxr_gan.gan.models import build_discriminator, build_generator
 from cxr_gan.gan.train import (NonFiniteLossError, RunDirectoryError, make_run_config,
                                train_gan)
-from tests.conftest import REPO, TINY_PAPER, TINY_PAPER_CODE
+from tests.conftest import TINY_PAPER, TINY_PAPER_CODE, run_under_jax_without_tensorflow
 
 
 def _config(data, preset, epochs, **kw):
@@ -171,14 +171,8 @@ def test_saved_models_load_in_a_fresh_process_without_the_project(tiny_phantoms,
 
 @pytest.mark.slow
 def test_jax_backend_trains_saves_and_resumes_with_tensorflow_absent(tiny_phantoms, tmp_path):
-    # The accelerator machine has JAX and no TensorFlow: make TensorFlow unimportable here too.
-    script = textwrap.dedent(f"""
+    done = run_under_jax_without_tensorflow(f"""
         import dataclasses, sys
-        class NoTensorFlow:
-            def find_spec(self, name, path=None, target=None):
-                if name == 'tensorflow' or name.startswith('tensorflow.'):
-                    raise ImportError('TensorFlow is absent on the accelerator machine')
-        sys.meta_path.insert(0, NoTensorFlow())
         import numpy as np
         from cxr_gan.gan.train import make_run_config, train_gan
         from cxr_gan.runs import list_checkpoints
@@ -200,8 +194,5 @@ def test_jax_backend_trains_saves_and_resumes_with_tensorflow_absent(tiny_phanto
         assert 'tensorflow' not in sys.modules
         print('ok')
     """)
-    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(REPO)}
-    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True,
-                          text=True, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip().endswith("ok")

@@ -24,6 +24,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from cxr_gan.backend import backend_versions, set_determinism
 from cxr_gan.classifier.augment import METHODS, AugmentConfig, top_up
 from cxr_gan.classifier.model import CLASS_NAMES, build_classifier
 from cxr_gan.config import to_jsonable
@@ -157,8 +158,7 @@ def train_classifier(config: ClassifierRunConfig, run_dir: Path | str,
         raise FileExistsError(f"{run_dir} already holds a finished run; choose a new --out.")
     config = dataclasses.replace(config, synthetic=config.synthetic or is_phantom_dataset(
         config.data), backend=keras.backend.backend())
-    keras.utils.set_random_seed(config.seed) if config.backend == "tensorflow" else \
-        np.random.seed(config.seed)
+    set_determinism(config.seed, deterministic=False)
     records = kermany.scan(config.data)
     parts = kermany.split_records(records, config.split, seed=config.split_seed)
     manifest, arrays, labels = [], {}, {}
@@ -214,7 +214,7 @@ def train_classifier(config: ClassifierRunConfig, run_dir: Path | str,
         "test_images_with_patient_in_train": kermany.patients_shared(parts),
         "epochs_run": len(history.history["loss"]), "train_seconds": seconds,
         "seconds_per_epoch": seconds / max(1, len(history.history["loss"])),
-        "versions": {"keras": keras.__version__, "numpy": np.__version__},
+        "versions": backend_versions(),
     })
     run_dir.mkdir(parents=True, exist_ok=True)
     runs.atomic_write_text(run_dir / "config.json", json.dumps(resolved, indent=2) + "\n")

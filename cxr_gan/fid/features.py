@@ -92,11 +92,6 @@ class FeatureExtractor:
                 chunks[key].append(value)
         return {k: np.concatenate(v) for k, v in chunks.items()}
 
-    def from_uint8(self, images: np.ndarray, batch_size: int = 32):
-        """Features of uint8 gray ``(n, h, w)`` arrays, as if read from 8-bit PNGs."""
-        pil = [Image.fromarray(image, mode="L") for image in images]
-        return self.from_images(pil, batch_size)
-
     def from_files(self, paths: Sequence[Path], batch_size: int = 32):
         """Features of files; unreadable ones are skipped with a warning (listed in ``skipped``)."""
         import warnings

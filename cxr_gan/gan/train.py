@@ -24,8 +24,6 @@ import dataclasses
 import io
 import json
 import math
-import platform
-import random
 import signal
 import sys
 import time
@@ -35,7 +33,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from cxr_gan import __version__
+from cxr_gan.backend import backend_versions, set_determinism
 from cxr_gan.config import GANRunConfig, dumps, run_config_from_dict, to_jsonable
 from cxr_gan.data import kermany
 from cxr_gan.data.phantoms import is_phantom_dataset
@@ -65,27 +63,6 @@ class GANRunResult:
     interrupted: bool
 
 
-def backend_versions() -> dict[str, str]:
-    """Versions of what produced a result, for config.json."""
-    versions = {
-        "cxr_gan": __version__,
-        "keras": keras.__version__,
-        "numpy": np.__version__,
-        "python": platform.python_version(),
-        "backend": keras.backend.backend(),
-    }
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        versions["tensorflow"] = tf.__version__
-    elif keras.backend.backend() == "jax":
-        import jax
-
-        versions["jax"] = jax.__version__
-        versions["jax_devices"] = ", ".join(str(d) for d in jax.devices())
-    return versions
-
-
 def provenance(config: GANRunConfig) -> str:
     """The one-line 'what produced this' text printed on every figure."""
     data = "SYNTHETIC PHANTOMS (not radiographs)" if config.synthetic else config.data
@@ -94,24 +71,6 @@ def provenance(config: GANRunConfig) -> str:
         f"{config.preset.name} | seed: {config.seed} | resize: {config.resize_filter} | "
         f"backend: {config.backend}"
     )
-
-
-def set_determinism(seed: int, deterministic: bool) -> None:
-    """Seeds Python, NumPy and the backend; asks TensorFlow for deterministic kernels.
-
-    Every initialiser, dropout layer and noise draw of a run has its own explicit seed; the
-    global seeds only guard against a stray unseeded draw. Under JAX, Keras's
-    ``set_random_seed`` is avoided because it imports TensorFlow whenever it is installed.
-    """
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        keras.utils.set_random_seed(seed)
-        if deterministic:
-            tf.config.experimental.enable_op_determinism()
-    else:
-        random.seed(seed)
-        np.random.seed(seed)
 
 
 def prepare_training_images(config: GANRunConfig, strict: bool = False):

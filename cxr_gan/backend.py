@@ -1,0 +1,50 @@
+"""Backend-level run settings shared by the GAN and classifier runs: seeds, versions."""
+
+from __future__ import annotations
+
+import platform
+import random
+
+import keras
+import numpy as np
+
+from cxr_gan import __version__
+
+
+def backend_versions() -> dict[str, str]:
+    """Versions of what produced a result, for config.json."""
+    versions = {
+        "cxr_gan": __version__,
+        "keras": keras.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+        "backend": keras.backend.backend(),
+    }
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        versions["tensorflow"] = tf.__version__
+    elif keras.backend.backend() == "jax":
+        import jax
+
+        versions["jax"] = jax.__version__
+        versions["jax_devices"] = ", ".join(str(d) for d in jax.devices())
+    return versions
+
+
+def set_determinism(seed: int, deterministic: bool) -> None:
+    """Seeds Python, NumPy and the backend; asks TensorFlow for deterministic kernels.
+
+    Every initialiser, dropout layer and noise draw of a run has its own explicit seed; the
+    global seeds only guard against a stray unseeded draw. Under JAX, Keras's
+    ``set_random_seed`` is avoided because it imports TensorFlow whenever it is installed.
+    """
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        keras.utils.set_random_seed(seed)
+        if deterministic:
+            tf.config.experimental.enable_op_determinism()
+    else:
+        random.seed(seed)
+        np.random.seed(seed)
