@@ -63,6 +63,13 @@ def _parser() -> argparse.ArgumentParser:
                        help="fail on the first unreadable image instead of skipping it")
     train.add_argument("--no-determinism", action="store_true",
                        help="allow non-deterministic (faster on GPU) kernels")
+    train.add_argument("--data-parallel", action="store_true",
+                       help="split each batch over every visible GPU (TensorFlow: "
+                            "MirroredStrategy; JAX: keras.distribution.DataParallel); batch "
+                            "sizes must divide evenly; see README 'Several GPUs'")
+    train.add_argument("--mixed-precision", action="store_true",
+                       help="compute in bfloat16 with float32 weights (GPUs with bf16, CPUs "
+                            "with AVX512_BF16/AMX); see BENCHMARKS.md for its speed and FID")
     train.add_argument("--verbose", type=int, choices=(0, 1, 2), default=None,
                        help="0 silent, 1 progress bar, 2 one line an epoch (default: 1 on a "
                             "terminal, else 2)")
@@ -99,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         split=args.split,
         split_seed=args.split_seed, seed=args.seed, resize_filter=args.resize_filter,
         checkpoint_every=args.checkpoint_every, deterministic=not args.no_determinism,
+        data_parallel=args.data_parallel, mixed_precision=args.mixed_precision,
     )
     result = train_gan(config, args.out, resume=args.resume, strict=args.strict,
                        verbose="auto" if args.verbose is None else args.verbose)

@@ -205,6 +205,9 @@ class GANRunConfig:
         checkpoint_every: Epochs between checkpoints (and sample figures).
         deterministic: Ask the backend for deterministic kernels.
         backend: Keras backend the run used.
+        data_parallel: Split each batch over every visible device with the backend's own
+            engine (``cxr_gan.gan.distribute``).
+        mixed_precision: Compute in bfloat16 with float32 weights and outputs.
     """
 
     preset: GANPreset
@@ -220,6 +223,8 @@ class GANRunConfig:
     checkpoint_every: int = 10
     deterministic: bool = True
     backend: str = "tensorflow"
+    data_parallel: bool = False
+    mixed_precision: bool = False
 
 
 def to_jsonable(value: Any) -> Any:

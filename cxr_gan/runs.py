@@ -115,7 +115,13 @@ def keras_value(variable) -> np.ndarray:
     """A Keras variable's value as numpy, whatever the backend."""
     from keras import ops
 
-    return ops.convert_to_numpy(variable.value)
+    value = variable.value
+    replica_values = getattr(value, "values", None)
+    if isinstance(replica_values, tuple) and replica_values:
+        # A tf.distribute per-replica value (e.g. an optimizer's iteration counter kept on
+        # read by every replica): the replicas hold the same number; take the first.
+        value = replica_values[0]
+    return ops.convert_to_numpy(value)
 
 
 def _comparable(path: str) -> str:

@@ -42,11 +42,21 @@ def tiny_phantoms(tmp_path_factory) -> Path:
     return ensure_phantom_dataset(tmp_path_factory.mktemp("cache"), spec)
 
 
-def run_under_jax_without_tensorflow(body: str):
-    """Runs ``body`` (Python source) in a fresh process with KERAS_BACKEND=jax and TensorFlow
-    made unimportable, as on the accelerator machine; returns the CompletedProcess."""
+def run_python(body: str, **env_overrides: str):
+    """Runs ``body`` (Python source) in a fresh process from the repository root, with the
+    given environment variables set; returns the CompletedProcess."""
     import subprocess
     import sys
+    import textwrap
+
+    env = {**os.environ, "PYTHONPATH": str(REPO), **env_overrides}
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(body)], cwd=REPO,
+                          capture_output=True, text=True, env=env)
+
+
+def run_under_jax_without_tensorflow(body: str, **env_overrides: str):
+    """Runs ``body`` (Python source) in a fresh process with KERAS_BACKEND=jax and TensorFlow
+    made unimportable, as on the accelerator machine; returns the CompletedProcess."""
     import textwrap
 
     prelude = textwrap.dedent("""
@@ -57,6 +67,4 @@ def run_under_jax_without_tensorflow(body: str):
                     raise ImportError('TensorFlow is absent on the accelerator machine')
         sys.meta_path.insert(0, NoTensorFlow())
     """)
-    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, "-c", prelude + textwrap.dedent(body)], cwd=REPO,
-                          capture_output=True, text=True, env=env)
+    return run_python(prelude + textwrap.dedent(body), KERAS_BACKEND="jax", **env_overrides)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Iterator
 
+import keras
 import numpy as np
 
 from cxr_gan.config import GANPreset
@@ -84,3 +85,30 @@ class GANBatches:
         while True:
             yield (self.batch(step),)
             step += 1
+
+
+class GANStepRange(keras.utils.PyDataset):
+    """Global steps ``[start, stop)`` of ``GANBatches`` as an indexed Keras dataset.
+
+    ``fit`` reads batch ``i`` as global step ``start + i``, so which batch a step sees never
+    depends on how the data pipeline consumes or prefetches its input. (A plain Python
+    generator does: under ``tf.distribute.MirroredStrategy`` Keras's generator adapter fed the
+    third step a batch other than the third.) With ``steps_per_epoch`` given, Keras walks the
+    indices in order across epochs without restarting.
+    """
+
+    def __init__(self, batches: GANBatches, start: int, stop: int):
+        super().__init__(workers=1, use_multiprocessing=False)
+        if not 0 <= start < stop:
+            raise ValueError(f"Need 0 <= start < stop. Received: start={start}, stop={stop}")
+        self.batches = batches
+        self.start = start
+        self.stop = stop
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+    def __getitem__(self, index: int) -> tuple[dict[str, np.ndarray]]:
+        if not 0 <= index < len(self):
+            raise IndexError(f"Step index {index} is outside 0..{len(self) - 1}.")
+        return (self.batches.batch(self.start + index),)

@@ -157,6 +157,10 @@ class DCGAN(keras.Model):
     def _train_step_tensorflow(self, data):
         import tensorflow as tf  # Only reached under KERAS_BACKEND=tensorflow.
 
+        # Under tf.distribute each replica sees 1/n of the batch and the optimizers sum the
+        # replicas' gradients: dividing each loss by n makes that sum the gradient of the
+        # global-batch mean, as on one device (n = 1 without a strategy).
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
         real = real_images_to_model_range(data["real"], self.channels)
         generator, discriminator = self.generator, self.discriminator_logits
         with tf.GradientTape() as tape:
@@ -165,15 +169,21 @@ class DCGAN(keras.Model):
             l_fake = discriminator(fake, training=True)
             d_loss_real = binary_cross_entropy_from_logits(1.0, l_real)
             d_loss_fake = binary_cross_entropy_from_logits(0.0, l_fake)
-            d_loss = d_loss_real + d_loss_fake
+            d_loss = (d_loss_real + d_loss_fake) / replicas
         grads = tape.gradient(d_loss, discriminator.trainable_variables)
         self.d_optimizer.apply(grads, discriminator.trainable_variables)
         with tf.GradientTape() as tape:
             l_gen = discriminator(generator(data["z_g"], training=True), training=True)
             g_loss = binary_cross_entropy_from_logits(1.0, l_gen)
-        grads = tape.gradient(g_loss, generator.trainable_variables)
+            scaled_g_loss = g_loss / replicas
+        grads = tape.gradient(scaled_g_loss, generator.trainable_variables)
         self.g_optimizer.apply(grads, generator.trainable_variables)
         values = self._metric_values(d_loss_real, d_loss_fake, g_loss, l_real, l_fake)
+        if replicas > 1:
+            # Replica-local means -> global-batch means (equal slices), as logged on one device.
+            context = tf.distribute.get_replica_context()
+            values = {name: context.all_reduce(tf.distribute.ReduceOp.MEAN, value)
+                      for name, value in values.items()}
         for name, value in values.items():
             self.trackers[name].update_state(value)
         return {name: tracker.result() for name, tracker in self.trackers.items()}

@@ -37,6 +37,9 @@ plain ``keras.models.load_model`` in code that never imports this project.
 
 from __future__ import annotations
 
+import contextlib
+from typing import Iterator
+
 import keras
 from keras import layers
 
@@ -63,17 +66,44 @@ class _Initializers:
         return keras.initializers.RandomNormal(mean=0.0, stddev=self._stddev, seed=seed)
 
 
+def _batch_norm(name: str, synchronized: bool) -> layers.BatchNormalization:
+    # DCGAN's batch norm: momentum 0.9 on the running statistics, epsilon 1e-5.
+    return layers.BatchNormalization(momentum=0.9, epsilon=1e-5, synchronized=synchronized,
+                                     name=name)
+
+
+@contextlib.contextmanager
+def dtype_policy(mixed_precision: bool) -> Iterator[None]:
+    """Layers built inside compute in bfloat16 with float32 weights when ``mixed_precision``.
+
+    bfloat16 keeps float32's exponent range, so no loss scaling is needed; the networks'
+    outputs (image, logit) are float32 layers either way.
+    """
+    if not mixed_precision:
+        yield
+        return
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
 def _check_seed(seed: int) -> None:
     if not isinstance(seed, int) or seed < 0:
         raise ValueError(f"`seed` must be a non-negative integer. Received: seed={seed!r}")
 
 
-def build_generator(preset: GANPreset, seed: int = 0) -> keras.Model:
+def build_generator(preset: GANPreset, seed: int = 0,
+                    synchronized_bn: bool = False) -> keras.Model:
     """Builds the generator ``z -> image in [-1, 1]`` of ``preset``.
 
     Args:
         preset: Architecture, see ``cxr_gan.config.PRESETS``.
         seed: Seeds every initialiser.
+        synchronized_bn: Batch norm over the global batch of all TensorFlow replicas (for
+            ``tf.distribute`` training; see ``cxr_gan.gan.distribute``).
 
     Returns:
         A functional ``keras.Model`` named ``"generator"``: ``(batch, latent_dim)`` ->
@@ -88,7 +118,7 @@ def build_generator(preset: GANPreset, seed: int = 0) -> keras.Model:
                      name="project")(z)
     if paper:
         x = layers.Reshape((height, width, filters), name="project_reshape")(x)
-        x = layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name="project_bn")(x)
+        x = _batch_norm("project_bn", synchronized_bn)(x)
         x = layers.ReLU(name="project_relu")(x)
     else:
         x = layers.LeakyReLU(negative_slope=preset.leaky_slope, name="project_lrelu")(x)
@@ -98,7 +128,7 @@ def build_generator(preset: GANPreset, seed: int = 0) -> keras.Model:
                                    use_bias=not paper, kernel_initializer=init(),
                                    name=f"up{index}_deconv")(x)
         if paper:
-            x = layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=f"up{index}_bn")(x)
+            x = _batch_norm(f"up{index}_bn", synchronized_bn)(x)
             x = layers.ReLU(name=f"up{index}_relu")(x)
         else:
             x = layers.LeakyReLU(negative_slope=preset.leaky_slope, name=f"up{index}_lrelu")(x)
@@ -108,16 +138,19 @@ def build_generator(preset: GANPreset, seed: int = 0) -> keras.Model:
     else:
         x = layers.Conv2D(preset.channels, 5, padding="same", kernel_initializer=init(),
                           name="to_image_conv")(x)
-    image = layers.Activation("tanh", name="to_image_tanh")(x)
+    # Outputs stay float32 under a mixed-precision policy (stable losses, exact image range).
+    image = layers.Activation("tanh", dtype="float32", name="to_image_tanh")(x)
     return keras.Model(z, image, name="generator")
 
 
-def build_discriminator(preset: GANPreset, seed: int = 0) -> keras.Model:
+def build_discriminator(preset: GANPreset, seed: int = 0,
+                        synchronized_bn: bool = False) -> keras.Model:
     """Builds the discriminator ``image -> P(real)`` of ``preset``.
 
     Args:
         preset: Architecture, see ``cxr_gan.config.PRESETS``.
         seed: Seeds every initialiser and the dropout.
+        synchronized_bn: As in ``build_generator``.
 
     Returns:
         A functional ``keras.Model`` named ``"discriminator"``: ``(batch, size, size,
@@ -137,11 +170,11 @@ def build_discriminator(preset: GANPreset, seed: int = 0) -> keras.Model:
                           use_bias=not with_bn, kernel_initializer=init(),
                           name=f"down{index}_conv")(x)
         if with_bn:
-            x = layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=f"down{index}_bn")(x)
+            x = _batch_norm(f"down{index}_bn", synchronized_bn)(x)
         x = layers.LeakyReLU(negative_slope=preset.leaky_slope, name=f"down{index}_lrelu")(x)
     x = layers.Flatten(name="flatten")(x)
     if preset.d_dropout > 0:
         x = layers.Dropout(preset.d_dropout, seed=seed + _D_SEED_OFFSET, name="dropout")(x)
-    x = layers.Dense(1, kernel_initializer=init(), name="logit")(x)
-    probability = layers.Activation("sigmoid", name="probability")(x)
+    x = layers.Dense(1, kernel_initializer=init(), dtype="float32", name="logit")(x)
+    probability = layers.Activation("sigmoid", dtype="float32", name="probability")(x)
     return keras.Model(image, probability, name="discriminator")

@@ -37,10 +37,11 @@ from cxr_gan.backend import backend_versions, set_determinism
 from cxr_gan.config import GANRunConfig, dumps, run_config_from_dict, to_jsonable
 from cxr_gan.data import kermany
 from cxr_gan.data.phantoms import is_phantom_dataset
-from cxr_gan.gan.batches import GANBatches
+from cxr_gan.gan.batches import GANBatches, GANStepRange
 from cxr_gan.gan.dcgan import DCGAN, METRIC_NAMES
+from cxr_gan.gan.distribute import Replicas, check_divisible, data_parallel
 from cxr_gan.gan.generate import generated_to_uint8
-from cxr_gan.gan.models import build_discriminator, build_generator
+from cxr_gan.gan.models import build_discriminator, build_generator, dtype_policy
 from cxr_gan import plots, runs
 
 HISTORY_COLUMNS = ("epoch", "steps", "seconds") + METRIC_NAMES
@@ -161,14 +162,20 @@ class _RunRecorder(keras.callbacks.Callback):
 class _Trainer:
     """Holds one run's models, data and files; ``run`` trains to the configured epoch."""
 
-    def __init__(self, config: GANRunConfig, run_dir: Path, loaded, verbose: int):
+    def __init__(self, config: GANRunConfig, run_dir: Path, loaded, verbose: int,
+                 replicas: Replicas | None = None):
         self.config = config
         self.run_dir = run_dir
         self.loaded = loaded
         self.verbose = verbose
+        self.replicas = replicas
         preset = config.preset
-        self.generator = build_generator(preset, seed=config.seed)
-        self.discriminator = build_discriminator(preset, seed=config.seed)
+        synchronized = bool(replicas and replicas.synchronized_batch_norm)
+        with dtype_policy(config.mixed_precision):
+            self.generator = build_generator(preset, seed=config.seed,
+                                             synchronized_bn=synchronized)
+            self.discriminator = build_discriminator(preset, seed=config.seed,
+                                                     synchronized_bn=synchronized)
         self.gan = DCGAN(self.generator, self.discriminator, name="dcgan")
         self.gan.compile(
             d_optimizer=keras.optimizers.Adam(preset.d_learning_rate, beta_1=preset.beta_1,
@@ -220,6 +227,19 @@ class _Trainer:
         plots.plot_gan_history(self.history, provenance(self.config),
                                self.run_dir / "figures" / "loss_accuracy.png")
 
+    def portable_models(self) -> tuple[keras.Model, keras.Model]:
+        """The two networks as saved: without synchronized batch norm, which is
+        TensorFlow-only and would stop the ``.keras`` files loading under JAX."""
+        if not (self.replicas and self.replicas.synchronized_batch_norm):
+            return self.generator, self.discriminator
+        preset, seed = self.config.preset, self.config.seed
+        with dtype_policy(self.config.mixed_precision):
+            generator = build_generator(preset, seed=seed)
+            discriminator = build_discriminator(preset, seed=seed)
+        generator.set_weights(self.generator.get_weights())
+        discriminator.set_weights(self.discriminator.get_weights())
+        return generator, discriminator
+
     # -- training --------------------------------------------------------------------------
     def run(self) -> GANRunResult:
         spe = self.config.steps_per_epoch
@@ -233,7 +253,7 @@ class _Trainer:
                 # A run resumed mid-epoch first finishes that epoch on its own.
                 last_epoch = epoch + 1 if position else self.config.epochs
                 self.gan.fit(
-                    self.batches.iterate(self.global_step),
+                    GANStepRange(self.batches, self.global_step, last_epoch * spe),
                     steps_per_epoch=spe - position if position else spe,
                     initial_epoch=epoch,
                     epochs=last_epoch,
@@ -256,8 +276,9 @@ class _Trainer:
             path = self.save_checkpoint()
             print(f"Saved {path}; continue with --resume.", file=sys.stderr)
         else:
-            runs.atomic_save_keras(self.generator, self.run_dir / "generator.keras")
-            runs.atomic_save_keras(self.discriminator, self.run_dir / "discriminator.keras")
+            generator, discriminator = self.portable_models()
+            runs.atomic_save_keras(generator, self.run_dir / "generator.keras")
+            runs.atomic_save_keras(discriminator, self.run_dir / "discriminator.keras")
         return GANRunResult(self.run_dir, self.history, self.global_step, recorder.interrupted)
 
 
@@ -300,28 +321,35 @@ def train_gan(config: GANRunConfig, run_dir: Path | str, resume: bool = False,
             steps_per_epoch=GANBatches(loaded.images, config.preset, config.seed).steps_per_epoch,
             backend=keras.backend.backend(),
         )
-    run_dir.mkdir(parents=True, exist_ok=True)
-    runs.atomic_write_text(run_dir / "manifest.csv",
-                           kermany.manifest_csv_text(loaded.manifest_rows))
-    runs.atomic_write_text(run_dir / "data_report.json", json.dumps(report, indent=2) + "\n")
-    resolved: dict[str, Any] = json.loads(dumps(config))
-    resolved["versions"] = backend_versions()
-    resolved["training_images"] = len(loaded.paths)
-    runs.atomic_write_text(config_path, json.dumps(resolved, indent=2, sort_keys=True) + "\n")
-
-    trainer = _Trainer(config, run_dir, loaded, verbose)
-    if resume:
-        path = trainer.restore_latest()
-        if path is None:
-            raise RunDirectoryError(f"Nothing to resume: no checkpoint in {run_dir}/checkpoints.")
-        print(f"Resuming from {path} (global step {trainer.global_step}).", file=sys.stderr)
-    return trainer.run()
+    with data_parallel(config.data_parallel) as replicas:
+        # Checked before anything is written, so a refused run leaves no run directory behind.
+        check_divisible(config.preset, replicas.count)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        runs.atomic_write_text(run_dir / "manifest.csv",
+                               kermany.manifest_csv_text(loaded.manifest_rows))
+        runs.atomic_write_text(run_dir / "data_report.json",
+                               json.dumps(report, indent=2) + "\n")
+        resolved: dict[str, Any] = json.loads(dumps(config))
+        resolved["versions"] = backend_versions()
+        resolved["training_images"] = len(loaded.paths)
+        resolved["replicas"] = {"engine": replicas.engine, "devices": list(replicas.devices)}
+        runs.atomic_write_text(config_path,
+                               json.dumps(resolved, indent=2, sort_keys=True) + "\n")
+        trainer = _Trainer(config, run_dir, loaded, verbose, replicas)
+        if resume:
+            path = trainer.restore_latest()
+            if path is None:
+                raise RunDirectoryError(
+                    f"Nothing to resume: no checkpoint in {run_dir}/checkpoints.")
+            print(f"Resuming from {path} (global step {trainer.global_step}).", file=sys.stderr)
+        return trainer.run()
 
 
 def make_run_config(data: str | None, preset: str | None, epochs: int | None,
                     batch_size: int | None = None, split: str = "official", split_seed: int = 0, seed: int = 0,
                     resize_filter: str = "bilinear", checkpoint_every: int = 10,
-                    deterministic: bool = True) -> GANRunConfig:
+                    deterministic: bool = True, data_parallel: bool = False,
+                    mixed_precision: bool = False) -> GANRunConfig:
     """Resolves user options into a ``GANRunConfig``.
 
     Without ``data`` the embedded synthetic phantoms are made (once) and used, with the
@@ -349,6 +377,7 @@ def make_run_config(data: str | None, preset: str | None, epochs: int | None,
         preset=chosen, data=str(data), synthetic=synthetic, split=split, split_seed=split_seed,
         epochs=epochs or chosen.epochs, seed=seed, resize_filter=resize_filter,
         checkpoint_every=checkpoint_every, deterministic=deterministic,
+        data_parallel=data_parallel, mixed_precision=mixed_precision,
     )
 
 
