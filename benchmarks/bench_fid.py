@@ -17,15 +17,19 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 import numpy as np  # noqa: E402
+
+from benchmarks.common import median_seconds  # noqa: E402
 
 TORCH_SNIPPET = r"""
 import json, sys, time, statistics, torch
@@ -40,16 +44,6 @@ with torch.no_grad():
         t = time.perf_counter(); net(x); times.append(time.perf_counter() - t)
 print(json.dumps({"median_s": statistics.median(times), "torch": torch.__version__}))
 """
-
-
-def _median_time(fn, repeats):
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main() -> int:
@@ -77,13 +71,13 @@ def main() -> int:
         d = mu1 - mu2
         return d @ d + np.trace(s1) + np.trace(s2) - 2 * np.trace(root)
 
-    ours_s = _median_time(lambda: frechet_distance(mu1, s1, mu2, s2), args.repeats)
-    scipy_s = _median_time(scipy_fid, args.repeats)
+    ours_s = median_seconds(lambda: frechet_distance(mu1, s1, mu2, s2), args.repeats, warmup=1)
+    scipy_s = median_seconds(scipy_fid, args.repeats, warmup=1)
     agree = abs(frechet_distance(mu1, s1, mu2, s2) - scipy_fid()) / scipy_fid()
 
     extractor = FeatureExtractor()
     batch = rng.uniform(-1, 1, (args.batch, 299, 299, 3)).astype(np.float32)
-    keras_s = _median_time(lambda: extractor.from_arrays(batch), args.repeats)
+    keras_s = median_seconds(lambda: extractor.from_arrays(batch), args.repeats, warmup=1)
     torch_result = None
     if args.torch_python:
         done = subprocess.run(

@@ -7,13 +7,17 @@
 # Then run on the device with carry [".whl", ".devdata"]:
 #     bash benchmarks/gpu_reproduce.sh
 # Env: PRESET (paper-code), EPOCHS (500), TIME_CAP_S (430: then Ctrl-C semantics: the run
-# stops after the step in flight and checkpoints), NUM_IMAGES (2534), OUT (results folder).
+# stops after the step in flight and checkpoints), NUM_IMAGES (2534), OUT (results folder),
+# MIXED_PRECISION (1: bfloat16 compute, float32 weights; compare its FID with a float32 run).
 set -uo pipefail
 PRESET=${PRESET:-paper-code}
 EPOCHS=${EPOCHS:-500}
 TIME_CAP_S=${TIME_CAP_S:-430}
 NUM_IMAGES=${NUM_IMAGES:-2534}
 OUT=${OUT:-results/gpu}
+MIXED_PRECISION=${MIXED_PRECISION:-0}
+EXTRA=()
+if [ "$MIXED_PRECISION" = "1" ]; then EXTRA+=(--mixed-precision); fi
 DATA=${DATA:-.devdata/chest_xray}
 RUN=/tmp/cxr_gan_runs/$PRESET
 mkdir -p "$OUT"
@@ -30,7 +34,7 @@ rm -rf "$RUN"
 start=$(date +%s.%N)
 # SIGINT after TIME_CAP_S: the trainer finishes the step in flight and saves a checkpoint.
 timeout -s INT -k 60 "$TIME_CAP_S" python3 train_gan.py --data "$DATA" --preset "$PRESET" \
-  --epochs "$EPOCHS" --checkpoint-every 100 --no-determinism --verbose 2 --out "$RUN" \
+  --epochs "$EPOCHS" --checkpoint-every 100 --no-determinism --verbose 2 --out "$RUN" "${EXTRA[@]}" \
   2>&1 | grep -v "^I0000" | tee "$OUT/train_log.txt"
 end=$(date +%s.%N)
 python3 - "$start" "$end" "$RUN" "$OUT" <<'PY'
