@@ -36,35 +36,28 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from benchmarks.common import append_records, key_values  # noqa: E402
 
 
-class _StepTimer:
-    """A Keras callback recording the wall time of each training batch."""
+class _StepTimer(keras.callbacks.Callback):
+    """Records the wall time of each training batch."""
 
-    def __new__(cls):
-        import keras
+    def __init__(self):
+        super().__init__()
+        self.times, self._start = [], 0.0
 
-        class StepTimer(keras.callbacks.Callback):
-            def __init__(self):
-                super().__init__()
-                self.times, self._start = [], 0.0
+    def on_train_batch_begin(self, batch, logs=None):
+        self._start = time.perf_counter()
 
-            def on_train_batch_begin(self, batch, logs=None):
-                self._start = time.perf_counter()
-
-            def on_train_batch_end(self, batch, logs=None):
-                float(logs["loss"])  # Waits for the step.
-                self.times.append(time.perf_counter() - self._start)
-
-        return StepTimer()
+    def on_train_batch_end(self, batch, logs=None):
+        float(logs["loss"])  # Waits for the step.
+        self.times.append(time.perf_counter() - self._start)
 
 
 def _model(image_size: int):
-    import keras
-
     from cxr_gan.classifier.model import build_classifier
 
     model = build_classifier(image_size, seed=0)
@@ -74,8 +67,6 @@ def _model(image_size: int):
 
 
 def time_plain(train_dir: Path, steps: int, warmup: int, batch: int, size: int) -> list[float]:
-    import keras
-
     dataset = keras.utils.image_dataset_from_directory(
         train_dir, labels="inferred", class_names=["NORMAL", "PNEUMONIA"], color_mode="rgb",
         image_size=(size, size), batch_size=batch, shuffle=True, seed=0, verbose=False)

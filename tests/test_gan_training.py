@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from cxr_gan.gan import train as train_module
-from cxr_gan.gan.batches import GANBatches
+from cxr_gan.gan.batches import GANBatches, GANStepRange
 from cxr_gan.gan.dcgan import DCGAN, METRIC_NAMES
 from cxr_gan.gan.models import build_discriminator, build_generator
 from cxr_gan.gan.train import (NonFiniteLossError, RunDirectoryError, make_run_config,
@@ -41,8 +41,7 @@ def test_a_train_step_changes_both_networks_and_keeps_losses_finite(preset):
     gan.compile(keras.optimizers.Adam(1e-3, beta_1=0.5), keras.optimizers.Adam(1e-3, beta_1=0.5))
     before_g = [w.copy() for w in gan.generator.get_weights()]
     before_d = [w.copy() for w in gan.discriminator.get_weights()]
-    history = gan.fit(GANBatches(images, preset, 0).iterate(0), steps_per_epoch=3, epochs=1,
-                      verbose=0, shuffle=False)
+    history = gan.fit(GANStepRange(GANBatches(images, preset, 0), 0, 3), epochs=1, verbose=0)
     assert set(history.history) == set(METRIC_NAMES)
     assert all(np.isfinite(v[-1]) for v in history.history.values())
     assert all(0 <= history.history[k][-1] <= 1 for k in ("d_acc_real", "d_acc_fake"))
@@ -55,8 +54,8 @@ def test_a_train_step_changes_both_networks_and_keeps_losses_finite(preset):
 def test_batches_are_a_pure_function_of_the_step():
     images = np.arange(40, dtype=np.uint8).reshape(40, 1, 1, 1)
     batches = GANBatches(images, TINY_PAPER, seed=3)  # 8 per batch, 5 steps an epoch.
-    stream = batches.iterate(0)
-    first = [next(stream)[0] for _ in range(12)]
+    steps = GANStepRange(batches, 0, 12)
+    first = [steps[i][0] for i in range(12)]
     again = GANBatches(images, TINY_PAPER, seed=3).batch(11)
     for key in ("real", "z_d", "z_g"):
         np.testing.assert_array_equal(first[11][key], again[key])

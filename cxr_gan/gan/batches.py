@@ -8,8 +8,6 @@ step ``s`` sees exactly the batches it would have seen, and TensorFlow and JAX s
 
 from __future__ import annotations
 
-from typing import Iterator
-
 import keras
 import numpy as np
 
@@ -79,20 +77,13 @@ class GANBatches:
             "z_g": self.noise(step, _STREAM_Z_G, self.preset.g_batch),
         }
 
-    def iterate(self, start_step: int) -> Iterator[tuple[dict[str, np.ndarray]]]:
-        """Endless batches from global step ``start_step`` on, as Keras's ``(inputs,)`` tuples."""
-        step = start_step
-        while True:
-            yield (self.batch(step),)
-            step += 1
-
 
 class GANStepRange(keras.utils.PyDataset):
     """Global steps ``[start, stop)`` of ``GANBatches`` as an indexed Keras dataset.
 
     ``fit`` reads batch ``i`` as global step ``start + i``, so which batch a step sees never
     depends on how the data pipeline consumes or prefetches its input. (A plain Python
-    generator does: under ``tf.distribute.MirroredStrategy`` Keras's generator adapter fed the
+    generator of the same batches does: under ``tf.distribute.MirroredStrategy`` Keras's generator adapter fed the
     third step a batch other than the third.) With ``steps_per_epoch`` given, Keras walks the
     indices in order across epochs without restarting.
     """
