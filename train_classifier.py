@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""Train the paper's classifier (Fig. 7) with one augmentation method, or several in a row.
+r"""Train the paper's classifier (Fig. 7) with one augmentation method, or several in a row.
 
     python train_classifier.py --augment none --out runs/cls              # synthetic demo data
     python train_classifier.py --data ~/chest_xray --split pooled --augment flip --out runs/flip
-    python train_classifier.py --data ~/chest_xray --augment all --seeds 0,1,2 \
+    python train_classifier.py --data ~/chest_xray --augment all --seeds 0 1 2 \
         --generator runs/gan/generator.keras --out runs/comparison
 
 With several methods or seeds, each run goes to OUT/METHOD-sSEED/.
@@ -12,52 +12,64 @@ With several methods or seeds, each run goes to OUT/METHOD-sSEED/.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from cxr_gan import cli, flags
+from cxr_gan.classifier.augment import METHODS
 
-from cxr_gan.classifier.augment import METHODS  # noqa: E402
-from cxr_gan.data.kermany import SPLITS  # noqa: E402
+cli.quiet_backend_logs()
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default=None,
-                        help="Kermany data root; omitted: the embedded synthetic phantoms")
-    parser.add_argument("--augment", default="none",
-                        help=f"method, comma-separated methods, or 'all': {', '.join(METHODS)}")
-    parser.add_argument("--split", choices=SPLITS, default="official")
-    parser.add_argument("--split-seed", type=int, default=0)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--seeds", default=None, help="comma-separated seeds (overrides --seed)")
-    parser.add_argument("--generator", default=None, help="generator.keras for gan methods")
-    parser.add_argument("--gan-images", default=None, help="folder of generated PNGs instead")
-    parser.add_argument("--epochs", type=int, default=20, help="at most this many epochs")
-    parser.add_argument("--image-size", type=int, default=224)
-    parser.add_argument("--batch-size", type=int, default=32)
+def _method(text: str) -> str:
+    if text != "all" and text not in METHODS:
+        raise ValueError(text)
+    return text
+
+
+def _parser():
+    parser = flags.parser(__doc__)
+    flags.add(parser, "--data", "--out", "--split", "--split-seed", "--seeds", "--resize-filter",
+              "--strict", "--cache-dir", "--verbose", "--debug",
+              out="run directory, or the parent of OUT/METHOD-sSEED/ with several runs",
+              seeds="seeds, one run each per method: weights, data order, validation "
+                    "hold-out, augmentation draws, GAN noise")
+    parser.add_argument("--augment", nargs="+", default=["none"], metavar="METHOD",
+                        help=f"methods (spaces or commas), or 'all': {', '.join(METHODS)}")
+    parser.add_argument("--generator", default=None,
+                        help="generator.keras whose images the gan methods use")
+    parser.add_argument("--gan-images", default=None, metavar="DIR",
+                        help="folder of generated PNGs (train_gan.py generate) instead")
+    parser.add_argument("--epochs", type=cli.positive_int, default=20,
+                        help="at most this many epochs (early stopping on validation loss)")
+    parser.add_argument("--image-size", type=cli.at_least(32), default=224,
+                        help="input height and width in pixels (the paper: 224)")
+    parser.add_argument("--batch-size", type=cli.positive_int, default=32,
+                        help="images per training step")
     parser.add_argument("--on-the-fly", action="store_true",
                         help="apply the tf.image method to every training image while training "
                              "(flip with probability 1/2) instead of topping up NORMAL; none and "
                              "gan methods keep the top-up protocol")
-    parser.add_argument("--out", required=True, help="run directory (or parent, for several)")
-    parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=2)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+def main(argv: list[str]) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        methods = cli.split_commas(args.augment, _method)
+        seeds = cli.split_commas(args.seeds, cli.non_negative_int)
+    except (ValueError, argparse.ArgumentTypeError) as error:
+        parser.error(f"argument --augment/--seeds: invalid value {error}")
     from cxr_gan.classifier.train import run_many
 
-    run_many(data=args.data, methods=args.augment, seeds=args.seeds or str(args.seed),
+    run_many(data=args.data, methods=methods, seeds=seeds, out=args.out,
+             verbose=flags.resolve_verbose(args.verbose), cache_dir=args.cache_dir,
              split=args.split, split_seed=args.split_seed, generator=args.generator,
              gan_images=args.gan_images, epochs=args.epochs, image_size=args.image_size,
-             batch_size=args.batch_size, on_the_fly=args.on_the_fly, out=args.out,
-             verbose=args.verbose)
+             batch_size=args.batch_size, on_the_fly=args.on_the_fly,
+             resize_filter=args.resize_filter, strict=args.strict)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli.run_script(main))

@@ -21,11 +21,10 @@ from pathlib import Path
 
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from benchmarks.common import append_records, key_values  # noqa: E402
+from common import append_records, key_values  # noqa: E402
 
 
 def _seconds(fn) -> float:

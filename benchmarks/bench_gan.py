@@ -40,11 +40,10 @@ from pathlib import Path
 
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from benchmarks.common import append_records, key_values, median_seconds  # noqa: E402
+from common import append_records, key_values, median_seconds  # noqa: E402
 
 
 def gemm_rates(n: int = 4096, repeats: int = 3) -> dict[str, float]:
@@ -191,7 +190,7 @@ def time_fit(preset, warmup_epochs: int, epochs: int, steps_per_epoch: int,
     """
     from types import SimpleNamespace
 
-    from cxr_gan.config import GANRunConfig
+    from cxr_gan.gan.config import GANRunConfig
     from cxr_gan.gan.batches import steps_per_epoch as real_steps_per_epoch
     from cxr_gan.gan.train import _Trainer
 

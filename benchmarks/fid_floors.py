@@ -33,7 +33,7 @@ def main() -> int:
     parser.add_argument("--out", default="benchmarks/fid_floors.md")
     parser.add_argument("--cache-dir", default=None)
     args = parser.parse_args()
-    from cxr_gan.data.phantoms import default_cache_dir
+    from cxr_gan.io import default_cache_dir
     from cxr_gan.fid.features import FeatureExtractor, compare, list_images
 
     data = Path(args.data)

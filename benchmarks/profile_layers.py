@@ -23,14 +23,13 @@ from pathlib import Path
 
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import append_records  # noqa: E402
+from common import append_records  # noqa: E402
 
 
 def models(name: str):
     from cxr_gan.classifier.model import build_classifier
-    from cxr_gan.config import PRESETS
+    from cxr_gan.gan.config import PRESETS
     from cxr_gan.gan.models import build_discriminator, build_generator
 
     if name == "classifier":

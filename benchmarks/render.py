@@ -49,13 +49,14 @@ def render_benchmarks(records_path: Path) -> str:
         "`python benchmarks/run_benchmarks.py --data ../shared/data/chest_xray`, which runs "
         "every section; its records (one JSON object per measurement, with its command and "
         f"environment) are in `{_relative(records_path)}`. Sections run in separate invocations "
-        "on the same idle machine are listed under 'Runs' at the end.",
+        "are listed under 'Runs' at the end.",
         "",
         f"Machine: {machine.get('cpu', '?')} (family {machine.get('cpu_family', '?')}), "
         f"{machine.get('cpus', '?')} CPUs, SIMD {', '.join(machine.get('simd', []))}; "
         f"TensorFlow {machine.get('tensorflow', '?')}, Keras {machine.get('keras', '?')}, "
         f"NumPy {machine.get('numpy', '?')}, Python {machine.get('python', '?')}; "
-        f"{machine.get('date', '?')}. Nothing else ran on the machine during the run.",
+        f"{machine.get('date', '?')}; load average at the start "
+        f"{machine.get('load_average', 'not recorded')}.",
         "",
         "Times are medians of the timed steps after warm-up, each measurement in its own "
         "process; ratios compare measurements of the same run. GEMM rate = the better of "
@@ -114,8 +115,8 @@ def _targets(records) -> list[str]:
         rows.append(("classifier training >= 1.5x a plain `fit`, same results", text,
                      _met(all(r["speedup"] >= 1.5 for r in classifier))))
     rows.append(("`paper-code` 5000 G updates < 5 min on one H100",
-                 f"340.9 s (5.7 min) on an H200 under JAX, earlier session ({GPU_RESULTS}); "
-                 "no device was lent to this session, so not rerun", "**not met**"))
+                 f"340.9 s (5.7 min) on an H200 under JAX ({GPU_RESULTS}); a GPU figure, "
+                 "not remeasured by this CPU script", "**not met**"))
     out = ["## Targets (issue #5)", "", "| target | measured | |", "|---|---|---|"]
     out += [f"| {a} | {b} | {c} |" for a, b, c in rows]
     return out + [""]
@@ -159,8 +160,8 @@ def _gan_table(records) -> list[str]:
                 "so the authors' per-call overheads (a `predict`, three `train_on_batch` calls, "
                 "host round trips) are a few milliseconds of it, and ours cannot be half as long "
                 "without doing less arithmetic. Where a step takes milliseconds (a GPU) those "
-                "overheads would weigh more; that is not measured here (no device this "
-                "session; the authors' loop also runs under JAX for such a measurement)."]
+                "overheads would weigh more; this CPU script does not measure that (the "
+                "authors' loop also runs under JAX for such a measurement)."]
     mixed_rows = _pick(records, "mixed")
     if mixed_rows:
         out += ["", "bfloat16 mixed precision (`--mixed-precision`, opt-in: it changes the "

@@ -207,7 +207,8 @@ def machine_record() -> dict:
 
     info = {"section": "machine", "host": socket.gethostname(), "python": platform.python_version(),
             "cpus": os.cpu_count(), "keras": keras.__version__, "numpy": np.__version__,
-            "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+            "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "load_average": round(os.getloadavg()[0], 2)}
     try:
         import tensorflow as tf
 
@@ -244,7 +245,7 @@ def main() -> int:
     parser.add_argument("--out", default=str(REPO / "BENCHMARKS.md"))
     args = parser.parse_args()
     if args.render:
-        from benchmarks.render import render_benchmarks
+        from render import render_benchmarks
 
         Path(args.out).write_text(render_benchmarks(Path(args.render)))
         print(f"Wrote {args.out} from {args.render}")
@@ -260,7 +261,7 @@ def main() -> int:
     rec.add({**machine_record(), "sections": ", ".join(chosen)})
     for name in chosen:
         globals()[f"section_{name}"](rec, args)
-    from benchmarks.render import render_benchmarks
+    from render import render_benchmarks
 
     Path(args.out).write_text(render_benchmarks(records))
     print(f"Records: {records}\nWrote {args.out}")
@@ -268,5 +269,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(REPO))
     sys.exit(main())

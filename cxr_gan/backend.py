@@ -48,3 +48,19 @@ def set_determinism(seed: int, deterministic: bool) -> None:
     else:
         random.seed(seed)
         np.random.seed(seed)
+
+
+def skip_failing_remapper() -> None:
+    """Turns off Grappler's remapper pass for the GAN step under TensorFlow.
+
+    On the GAN step that pass fails ("remapper failed: INVALID_ARGUMENT ... LeakyReluGrad ...
+    missing node ... BiasAdd": it fuses a convolution's BiasAdd into a LeakyReLU whose gradient
+    still reads the BiasAdd) and TensorFlow then drops its result for the whole step, after
+    printing that line as an error. Off, the step runs the same graph, without the false alarm
+    and no slower (measured: README, "Clean output"). Functions built afterwards in the process
+    (sampling, FID) also skip the pass.
+    """
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.optimizer.set_experimental_options({"remapping": False})

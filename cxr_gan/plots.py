@@ -5,6 +5,7 @@ Figures are rendered with the non-interactive Agg backend and written atomically
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -15,7 +16,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
 import numpy as np  # noqa: E402
 
-from cxr_gan.runs import atomic_write_bytes  # noqa: E402
+from cxr_gan.io import atomic_write_bytes  # noqa: E402
 
 
 def _save(figure, path: Path | str) -> None:
@@ -73,13 +74,29 @@ def plot_gan_history(history: Sequence[Mapping[str, float]], provenance: str,
     _save(figure, path)
 
 
-def plot_memorization(fake_feat, hold_feat, fake_pix, hold_pix, feat_threshold, pix_threshold,
-                      pairs, provenance: str, distances_path, pairs_path) -> None:
-    """Nearest-training-image distances of fakes vs held-out reals, and the closest pairs."""
+@dataclasses.dataclass(frozen=True)
+class MemorizationPlot:
+    """Distances to the nearest training image, in feature and pixel space, for generated and
+    held-out real images; the near-copy thresholds; the closest (fake, train, distance) pairs."""
+
+    fake_feature: np.ndarray
+    holdout_feature: np.ndarray
+    fake_pixel: np.ndarray
+    holdout_pixel: np.ndarray
+    feature_threshold: float
+    pixel_threshold: float
+    closest_pairs: Sequence[tuple[np.ndarray, np.ndarray, float]]
+    provenance: str
+
+
+def plot_memorization_distances(data: MemorizationPlot, path: Path | str) -> None:
+    """Histograms of nearest-training-image distances: generated vs held-out real images."""
     figure, axes = plt.subplots(1, 2, figsize=(11, 4))
     for axis, fake, hold, threshold, name in (
-            (axes[0], fake_feat, hold_feat, feat_threshold, "FID features (2048-d)"),
-            (axes[1], fake_pix, hold_pix, pix_threshold, "pixels (64x64 RMS)")):
+            (axes[0], data.fake_feature, data.holdout_feature, data.feature_threshold,
+             "FID features (2048-d)"),
+            (axes[1], data.fake_pixel, data.holdout_pixel, data.pixel_threshold,
+             "pixels (64x64 RMS)")):
         bins = np.linspace(0, max(np.max(fake), np.max(hold)) * 1.02, 50)
         axis.hist(hold, bins=bins, alpha=0.6, density=True, label="held-out real -> train")
         axis.hist(fake, bins=bins, alpha=0.6, density=True, label="generated -> train")
@@ -87,9 +104,13 @@ def plot_memorization(fake_feat, hold_feat, fake_pix, hold_pix, feat_threshold, 
         axis.set_xlabel(f"distance to nearest training image, {name}")
         axis.legend(fontsize=8)
     figure.suptitle("Memorisation check")
-    figure.text(0.5, -0.03, provenance, ha="center", fontsize=7, wrap=True)
-    _save(figure, distances_path)
+    figure.text(0.5, -0.03, data.provenance, ha="center", fontsize=7, wrap=True)
+    _save(figure, path)
 
+
+def plot_closest_pairs(data: MemorizationPlot, path: Path | str) -> None:
+    """The generated images closest to the training set, above their nearest training image."""
+    pairs = data.closest_pairs
     figure, axes = plt.subplots(2, len(pairs), figsize=(1.6 * len(pairs), 3.6))
     axes = np.asarray(axes).reshape(2, -1)
     for column, (fake, train, distance) in enumerate(pairs):
@@ -99,19 +120,27 @@ def plot_memorization(fake_feat, hold_feat, fake_pix, hold_pix, feat_threshold, 
         axes[0, column].axis("off")
         axes[1, column].axis("off")
     figure.suptitle("Closest generated images (top) and their nearest training image (bottom)")
-    figure.text(0.5, -0.02, provenance, ha="center", fontsize=6, wrap=True)
-    _save(figure, pairs_path)
+    figure.text(0.5, -0.02, data.provenance, ha="center", fontsize=6, wrap=True)
+    _save(figure, path)
 
 
-def plot_roc_curves(curves, provenance: str, path) -> None:
+@dataclasses.dataclass(frozen=True)
+class RocCurves:
+    """``(label, fpr, tpr)`` of each run, and what produced them."""
+
+    curves: Sequence[tuple[str, np.ndarray, np.ndarray]]
+    provenance: str
+
+
+def plot_roc_curves(data: RocCurves, path: Path | str) -> None:
     """The paper's Fig. 8: every run's ROC curve on one plot."""
     figure, axis = plt.subplots(figsize=(6.5, 6))
-    for label, fpr, tpr in curves:
+    for label, fpr, tpr in data.curves:
         axis.plot(fpr, tpr, label=label)
     axis.plot([0, 1], [0, 1], color="gray", linestyle=":")
     axis.set_xlabel("false positive rate (NORMAL called PNEUMONIA)")
     axis.set_ylabel("true positive rate (PNEUMONIA found)")
     axis.set_title("ROC curves (cf. paper Fig. 8)")
     axis.legend(fontsize=7, loc="lower right")
-    figure.text(0.5, -0.02, provenance, ha="center", fontsize=6, wrap=True)
+    figure.text(0.5, -0.02, data.provenance, ha="center", fontsize=6, wrap=True)
     _save(figure, path)

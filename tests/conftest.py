@@ -9,7 +9,7 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 import pytest  # noqa: E402
 
-from cxr_gan.config import PRESETS  # noqa: E402
+from cxr_gan.gan.config import PRESETS  # noqa: E402
 from cxr_gan.data.phantoms import PhantomSpec, ensure_phantom_dataset  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]

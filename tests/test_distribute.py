@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from cxr_gan.config import PRESETS
+from cxr_gan.gan.config import PRESETS
 from cxr_gan.gan.distribute import check_divisible
 from tests.conftest import run_python, run_under_jax_without_tensorflow
 
@@ -15,7 +15,7 @@ _COMPARE = """
     import keras
     import numpy as np
     from cxr_gan.gan.train import make_run_config, train_gan
-    from cxr_gan.runs import list_checkpoints
+    from cxr_gan.checkpoints import list_checkpoints
     from tests.conftest import {preset}
     data, out = {data!r}, Path({out!r})
     histories = {{}}

@@ -64,17 +64,29 @@ def test_shape_mismatch_is_an_error():
 def test_kid_matches_a_direct_unbiased_computation():
     rng = np.random.default_rng(3)
     x, y = rng.standard_normal((7, 5)), rng.standard_normal((6, 5)) + 0.3
-    mean, std = kid(x, y, num_subsets=3, subset_size=100)  # Capped at 6: whole y, 6 of x.
-    assert std >= 0
+    k = lambda a, b: (a @ b.T / 5 + 1) ** 3  # noqa: E731
+
+    def mmd2(a, b):  # The unbiased estimate, term by term.
+        m = len(a)
+        kxx, kyy, kxy = k(a, a), k(b, b), k(a, b)
+        return ((kxx.sum() - np.trace(kxx)) + (kyy.sum() - np.trace(kyy))) / (m * (m - 1)) \
+            - 2 * kxy.mean()
+
     # With subsets as large as both sets, KID is the exact unbiased MMD^2 of the sets.
     x6 = x[:6]
     mean6, std6 = kid(x6, y, num_subsets=2, subset_size=6)
-    k = lambda a, b: (a @ b.T / 5 + 1) ** 3  # noqa: E731
-    m = 6
-    kxx, kyy, kxy = k(x6, x6), k(y, y), k(x6, y)
-    expected = ((kxx.sum() - np.trace(kxx)) + (kyy.sum() - np.trace(kyy))) / (m * (m - 1)) \
-        - 2 * kxy.mean()
-    assert mean6 == pytest.approx(expected, rel=1e-12) and std6 == pytest.approx(0, abs=1e-12)
+    assert mean6 == pytest.approx(mmd2(x6, y), rel=1e-12) and std6 == pytest.approx(0, abs=1e-12)
+    # Capped at 6 of x's 7: each subset leaves one row of x out, so the mean and std are those
+    # of MMD^2 over the 7 leave-one-out sets, as drawn (KID's own seeded draws, replayed).
+    mean, std = kid(x, y, num_subsets=3, subset_size=100)
+    rng = np.random.default_rng(0)
+    values = []
+    for _ in range(3):
+        rows = rng.choice(7, 6, replace=False)
+        rng.choice(6, 6, replace=False)  # y's draw: a permutation, which MMD^2 ignores.
+        values.append(mmd2(x[rows], y))
+    assert mean == pytest.approx(np.mean(values), rel=1e-12)
+    assert std == pytest.approx(np.std(values), rel=1e-9) and std > 0
 
 
 def test_kid_of_a_set_with_itself_is_near_zero_and_unbiased():

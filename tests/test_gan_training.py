@@ -27,7 +27,7 @@ def _config(data, preset, epochs, **kw):
 
 
 def _checkpoint_arrays(run_dir):
-    from cxr_gan.runs import list_checkpoints
+    from cxr_gan.checkpoints import list_checkpoints
 
     step, path = list_checkpoints(run_dir)[-1]
     with np.load(path) as data:
@@ -84,8 +84,11 @@ def test_ctrl_c_saves_a_mid_epoch_checkpoint_that_resumes_exactly(tiny_phantoms,
     train_gan(_config(tiny_phantoms, TINY_PAPER, 3), tmp_path / "straight", verbose=0)
     original = train_module._RunRecorder.on_train_batch_end
 
+    steps_ended = []
+
     def interrupt_at_step_4(self, batch, logs=None):
-        if self.trainer.global_step == 3:  # The 4th step is in flight: a mid-epoch stop.
+        steps_ended.append(batch)
+        if len(steps_ended) == 4:  # The 4th step (1st of epoch 2) ends: a mid-epoch stop.
             self.handle_sigint(None, None)
         original(self, batch, logs)
 
@@ -116,7 +119,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tiny_phantoms,
     monkeypatch.setattr(train_module._RunRecorder, "on_epoch_end", poison_epoch_2)
     with pytest.raises(NonFiniteLossError, match="epoch 2.*g_loss=nan.*ckpt-000000003"):
         train_gan(_config(tiny_phantoms, TINY_PAPER, 4), run_dir, verbose=0)
-    from cxr_gan.runs import list_checkpoints
+    from cxr_gan.checkpoints import list_checkpoints
 
     assert [step for step, _ in list_checkpoints(run_dir)] == [3]
 
@@ -141,8 +144,13 @@ def test_run_directory_contents(tiny_phantoms, tmp_path):
     assert len(history) == 3
     manifest = (run_dir / "manifest.csv").read_text().splitlines()
     assert manifest[0] == "path,split,label,status,reason" and len(manifest) == 25
-    for name in ("loss_accuracy.png", "samples_epoch_0001.png", "samples_epoch_0002.png"):
-        assert (run_dir / "figures" / name).stat().st_size > 1000
+    from PIL import Image
+
+    figures = sorted(p.name for p in (run_dir / "figures").iterdir())
+    assert figures == ["loss_accuracy.png", "samples_epoch_0001.png", "samples_epoch_0002.png"]
+    for name in figures:
+        with Image.open(run_dir / "figures" / name) as image:
+            assert image.format == "PNG" and min(image.size) > 300
 
 
 def test_saved_models_load_in_a_fresh_process_without_the_project(tiny_phantoms, tmp_path):
@@ -174,7 +182,7 @@ def test_jax_backend_trains_saves_and_resumes_with_tensorflow_absent(tiny_phanto
         import dataclasses, sys
         import numpy as np
         from cxr_gan.gan.train import make_run_config, train_gan
-        from cxr_gan.runs import list_checkpoints
+        from cxr_gan.checkpoints import list_checkpoints
         from tests.conftest import TINY_PAPER_CODE
         def cfg(epochs):
             c = make_run_config({str(tiny_phantoms)!r}, None, epochs, checkpoint_every=1)

@@ -12,7 +12,7 @@ from cxr_gan.fid.memorization import nearest_neighbours, pixel_vectors
 def test_nearest_neighbours_known_answer():
     reference = np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 5.0]])
     query = np.array([[9.0, 1.0], [0.0, 4.0], [0.1, 0.0]])
-    index, distance = nearest_neighbours(query, reference, chunk=2)
+    index, distance = nearest_neighbours(query, reference)
     np.testing.assert_array_equal(index, [1, 2, 0])
     np.testing.assert_allclose(distance, [np.sqrt(2), 1.0, 0.1], rtol=1e-12)
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from cxr_gan.config import PRESETS, get_preset
+from cxr_gan.gan.config import PRESETS, get_preset
 from cxr_gan.gan.models import build_discriminator, build_generator
 
 

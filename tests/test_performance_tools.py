@@ -106,7 +106,7 @@ def test_bench_gan_prints_the_promised_key_value_line():
     # The FLOPs printed are the counter's, for the demo preset at batch 4 (4 + 4 / 4).
     import dataclasses
 
-    from cxr_gan.config import PRESETS
+    from cxr_gan.gan.config import PRESETS
 
     preset = dataclasses.replace(PRESETS["demo"], real_batch=4, fake_batch=4, g_batch=4)
     expected = gan_step_flops(build_generator(preset), build_discriminator(preset), 4, 4, 4)

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from cxr_gan.evaluation import paper
-from cxr_gan.evaluation.report import build_report, paper_table_1_from_counts
+from cxr_gan.evaluation.report import (build_report, make_report, paper_table_1_from_counts,
+                                       roc_curves)
 
 
 def _within_last_digit(value, printed, decimals):
@@ -57,8 +58,20 @@ def test_report_tables_figure_and_mcnemar(tmp_path):
     runs = [json.loads((tmp_path / f"flip-s{s}" / "metrics.json").read_text()) for s in (0, 1)]
     assert flip["accuracy"] == pytest.approx(100 * np.mean([r["accuracy"] for r in runs]))
     mcnemar = pd.read_csv(tmp_path / "report" / "mcnemar.csv", comment="#")
-    assert len(mcnemar) == 2 and (mcnemar["b"] >= 0).all()
-    assert (tmp_path / "report" / "roc.png").stat().st_size > 1000
+    gan_right = (good >= 0.5) == labels
+    for seed, flip in ((0, poor), (1, poor[::-1])):  # b, c counted by hand.
+        row = mcnemar[mcnemar.seed == seed].iloc[0]
+        flip_right = (flip >= 0.5) == labels
+        assert row["gan_seed"] == 0 and row["method"] == "flip"
+        assert row["b"] == np.sum(gan_right & ~flip_right)
+        assert row["c"] == np.sum(~gan_right & flip_right)
+    curves = roc_curves(make_report([tmp_path / "gan-s0"])).curves
+    (label, fpr, tpr), = curves
+    assert label.startswith("gan s0 (AUC ") and (fpr[0], tpr[0], fpr[-1], tpr[-1]) == (0, 0, 1, 1)
+    from PIL import Image
+
+    with Image.open(tmp_path / "report" / "roc.png") as image:
+        assert image.format == "PNG" and min(image.size) > 300
 
 
 def test_paper_values_only_beside_runs_on_the_pooled_split(tmp_path):

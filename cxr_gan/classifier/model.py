@@ -24,12 +24,10 @@ INPUT_SIZE = 224
 CLASS_NAMES = ("NORMAL", "PNEUMONIA")
 
 
-# Batch-norm momentum. Keras's default, 0.99, leaves the moving statistics mostly at their
-# initial values (mean 0, variance 1) after the few hundred steps a CPU run or an early-stopped
-# run makes: measured on the demo, moving variances of 0.33 against batch variances near 0.001
-# gave one constant prediction for every test image at inference (ROC AUC 0.5), while the same
-# weights in training mode ranked the images (AUC 0.77). 0.9 (PyTorch's default) tracks the
-# statistics within ~50 steps. The paper does not state a value.
+# Batch-norm momentum 0.9 (PyTorch's default; the paper states none): with Keras's 0.99 the
+# moving statistics stay near their initial values over the few hundred steps of a CPU or an
+# early-stopped run, and inference predicts one constant (measured: README, "The classifier
+# comparison").
 BN_MOMENTUM = 0.9
 
 

@@ -1,9 +1,14 @@
 """One classifier run: split + augmentation method -> trained Fig. 7 CNN -> test predictions.
 
-Run directory: ``config.json``, ``history.csv``, ``classifier.keras`` (loads with plain
-``keras.models.load_model``), ``predictions.csv`` (``path,label,prob_pneumonia``, one row per
-test image), ``metrics.json`` (``cxr_gan.evaluation.metrics.METRIC_KEYS`` at threshold 0.5,
-rates as fractions, plus 95 % bootstrap intervals under ``ci95``), ``manifest.csv``.
+Pure steps, then one writer: ``prepare_training_set`` (scan, split, decode, hold out the
+validation share, top up NORMAL), ``fit_and_predict`` (build, fit, predict the test set),
+``score`` (metrics and bootstrap intervals), ``write_run``.
+
+Run directory: ``config.json``, ``history.csv`` (``keras.callbacks.CSVLogger``: epochs counted
+from 0), ``classifier.keras`` (loads with plain ``keras.models.load_model``),
+``predictions.csv`` (``path,label,prob_pneumonia``, one row per test image), ``metrics.json``
+(``cxr_gan.evaluation.metrics.METRIC_KEYS`` at threshold 0.5, rates as fractions, plus 95 %
+bootstrap intervals under ``ci95``), ``manifest.csv``.
 
 Training choices (each also in ``config.json`` with its reason, ``CHOICES``): Adam 1e-3, batch
 32, at most ``epochs`` epochs with early stopping on the validation loss (patience 5, best
@@ -14,25 +19,24 @@ the classes (and ``none`` trains on the imbalanced data, as the paper's baseline
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
 import json
 import time
 from pathlib import Path
+from typing import Sequence
 
 import keras
 import numpy as np
 
 from cxr_gan.backend import backend_versions, set_determinism
-from cxr_gan.classifier.augment import METHODS, AugmentConfig, top_up
+from cxr_gan.checkpoints import atomic_save_keras
+from cxr_gan.classifier.augment import METHODS, AugmentConfig, on_the_fly_transform, top_up
 from cxr_gan.classifier.model import CLASS_NAMES, build_classifier
-from cxr_gan.config import to_jsonable
-from cxr_gan.data import kermany
-from cxr_gan.data.images import read_grayscale
-from cxr_gan.data.phantoms import is_phantom_dataset
+from cxr_gan.cli import OptionError, UserError
+from cxr_gan.data import kermany, resolve_data
+from cxr_gan.data.images import RESIZE_FILTERS, read_grayscale
 from cxr_gan.evaluation.metrics import bootstrap_intervals, classification_metrics
-from cxr_gan import runs
+from cxr_gan.io import atomic_write_text, list_images, to_jsonable, write_csv, write_json
 
 CHOICES = {
     "optimizer": "Adam(learning_rate) - the keras-io example the paper's model comes from uses Adam",
@@ -70,13 +74,15 @@ class ClassifierRunConfig:
     gan_images: str | None = None
     resize_filter: str = "bilinear"
     on_the_fly: bool = False
+    strict: bool = False
     backend: str = "tensorflow"
 
     def __post_init__(self):
         if self.method not in METHODS:
-            raise ValueError(f"`method` must be one of {METHODS}. Received: {self.method!r}")
+            raise OptionError(f"--augment must name methods of {METHODS}. Received: "
+                            f"{self.method!r}")
         if self.on_the_fly and self.method in ("none", "gan", "gan+crop"):
-            raise ValueError(f"--on-the-fly applies a tf.image method while training; "
+            raise OptionError(f"--on-the-fly applies a tf.image method while training; "
                              f"{self.method!r} is not one. Use the top-up protocol instead.")
 
 
@@ -127,19 +133,21 @@ def _split_validation(labels: np.ndarray, fraction: float, seed: int) -> np.ndar
 
 
 def _generated_images(config: ClassifierRunConfig, n: int) -> np.ndarray | None:
+    """``n`` GAN images at the classifier's size, uint8 ``(n, s, s, 1)``; None for other methods."""
     if not config.method.startswith("gan"):
         return None
     if config.gan_images:
-        from cxr_gan.fid.features import list_images
-
         paths = list_images(config.gan_images)[:n]
         arrays = [read_grayscale(p, config.image_size, config.resize_filter) for p in paths]
         return np.stack(arrays)[..., None]
     if not config.generator:
-        raise ValueError(f"Method {config.method!r} needs --generator or --gan-images.")
+        raise UserError(f"Method {config.method!r} needs --generator G.keras or --gan-images "
+                        "DIR (made by `train_gan.py generate`).")
+    if not Path(config.generator).is_file():
+        raise UserError(f"Generator not found: {config.generator}. Train one with "
+                        "`train_gan.py --out RUN` and pass RUN/generator.keras.")
     from PIL import Image
 
-    from cxr_gan.data.images import RESIZE_FILTERS
     from cxr_gan.gan.generate import generate_uint8
 
     generator = keras.models.load_model(config.generator, compile=False)
@@ -150,122 +158,159 @@ def _generated_images(config: ClassifierRunConfig, n: int) -> np.ndarray | None:
     return np.stack(resized)[..., None]
 
 
-def train_classifier(config: ClassifierRunConfig, run_dir: Path | str,
-                     verbose: int = 2) -> dict:
-    """Trains one classifier and writes its run directory; returns ``metrics.json``'s dict."""
-    run_dir = Path(run_dir)
-    if (run_dir / "metrics.json").exists():
-        raise FileExistsError(f"{run_dir} already holds a finished run; choose a new --out.")
-    config = dataclasses.replace(config, synthetic=config.synthetic or is_phantom_dataset(
-        config.data), backend=keras.backend.backend())
-    set_determinism(config.seed, deterministic=False)
+@dataclasses.dataclass(frozen=True)
+class TrainingSet:
+    """Everything a classifier run trains and is tested on (uint8 images, int labels)."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    test_paths: tuple[str, ...]
+    manifest_rows: tuple
+    counts: dict
+    patients_shared: int
+
+
+def _load_split(config: ClassifierRunConfig, parts: dict, name: str):
+    """Decoded images, labels and manifest rows of one part of the split."""
+    chosen = parts[name]
+    loaded = kermany.load_images(config.data, chosen, name, config.image_size,
+                                 config.resize_filter, strict=config.strict)
+    label_of = {r.path: CLASS_NAMES.index(r.label) for r in chosen}
+    return loaded, np.array([label_of[p] for p in loaded.paths])
+
+
+def prepare_training_set(config: ClassifierRunConfig) -> TrainingSet:
+    """Scans and splits the data, decodes it, holds out the validation share, tops up NORMAL."""
     records = kermany.scan(config.data)
     parts = kermany.split_records(records, config.split, seed=config.split_seed)
-    manifest, arrays, labels = [], {}, {}
-    for name in ("train", "test"):
-        chosen = parts[name]
-        loaded = kermany.load_images(config.data, chosen, name, config.image_size,
-                                     config.resize_filter)
-        manifest += loaded.manifest_rows
-        label_of = {r.path: CLASS_NAMES.index(r.label) for r in chosen}
-        arrays[name] = loaded.images
-        labels[name] = np.array([label_of[p] for p in loaded.paths])
-        if name == "test":
-            test_paths = loaded.paths
-    val_mask = _split_validation(labels["train"], config.validation_fraction, config.seed)
-    x_train, y_train = arrays["train"][~val_mask], labels["train"][~val_mask]
-    x_val, y_val = arrays["train"][val_mask], labels["train"][val_mask]
+    train, train_labels = _load_split(config, parts, "train")
+    test, test_labels = _load_split(config, parts, "test")
+    val_mask = _split_validation(train_labels, config.validation_fraction, config.seed)
+    x_train, y_train = train.images[~val_mask], train_labels[~val_mask]
     n_normal, n_pneumonia = int(np.sum(y_train == 0)), int(np.sum(y_train == 1))
-    n_extra = max(0, n_pneumonia - n_normal) \
-        if config.method != "none" and not config.on_the_fly else 0
+    tops_up = config.method != "none" and not config.on_the_fly
+    n_extra = max(0, n_pneumonia - n_normal) if tops_up else 0
     if n_extra:
         extra = top_up(x_train[y_train == 0], n_extra, config.method, config.augment,
                        config.seed, _generated_images(config, n_extra))
         x_train = np.concatenate([x_train, extra])
         y_train = np.concatenate([y_train, np.zeros(n_extra, int)])
+    return TrainingSet(
+        x_train=x_train, y_train=y_train, x_val=train.images[val_mask],
+        y_val=train_labels[val_mask], x_test=test.images, y_test=test_labels,
+        test_paths=test.paths, manifest_rows=train.manifest_rows + test.manifest_rows,
+        counts={"NORMAL": n_normal, "PNEUMONIA": n_pneumonia, "NORMAL_added": n_extra},
+        patients_shared=kermany.patients_shared(parts),
+    )
 
+
+@dataclasses.dataclass(frozen=True)
+class FitResult:
+    model: keras.Model
+    epochs_run: int
+    seconds: float
+    probabilities: np.ndarray
+
+
+def fit_and_predict(config: ClassifierRunConfig, data: TrainingSet, callbacks: Sequence = (),
+                    verbose: int = 2) -> FitResult:
+    """Builds the Fig. 7 model, fits it with early stopping, predicts P(PNEUMONIA) on test."""
     model = build_classifier(config.image_size, seed=config.seed)
     model.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    transform = on_the_fly_transform(config.method, config.augment) if config.on_the_fly \
+        else None
     start = time.perf_counter()
-    transform = None
-    if config.on_the_fly:
-        from cxr_gan.classifier.augment import on_the_fly_transform
-
-        transform = on_the_fly_transform(config.method, config.augment)
     history = model.fit(
-        ImageBatches(x_train, y_train, config.batch_size, seed=config.seed, transform=transform),
-        validation_data=ImageBatches(x_val, y_val, config.batch_size),
+        ImageBatches(data.x_train, data.y_train, config.batch_size, seed=config.seed,
+                     transform=transform),
+        validation_data=ImageBatches(data.x_val, data.y_val, config.batch_size),
         epochs=config.epochs, verbose=verbose,
         callbacks=[keras.callbacks.EarlyStopping("val_loss", patience=config.patience,
-                                                 restore_best_weights=True)],
+                                                 restore_best_weights=True), *callbacks],
     )
     seconds = time.perf_counter() - start
-    probabilities = model.predict(ImageBatches(arrays["test"], labels["test"], 64),
-                                  verbose=0)[:, 1]
-    metrics = classification_metrics(labels["test"], probabilities)
-    metrics["ci95"] = bootstrap_intervals(labels["test"], probabilities, seed=config.seed)
+    probabilities = model.predict(ImageBatches(data.x_test, data.y_test, 64), verbose=0)[:, 1]
+    return FitResult(model, len(history.history["loss"]), seconds, probabilities)
 
-    resolved = to_jsonable(config)
-    resolved.update({
-        "choices": CHOICES, "train_counts": {"NORMAL": n_normal, "PNEUMONIA": n_pneumonia,
-                                              "NORMAL_added": n_extra},
-        "validation_images": int(val_mask.sum()), "test_images": len(test_paths),
-        "test_images_with_patient_in_train": kermany.patients_shared(parts),
-        "epochs_run": len(history.history["loss"]), "train_seconds": seconds,
-        "seconds_per_epoch": seconds / max(1, len(history.history["loss"])),
-        "versions": backend_versions(),
-    })
-    run_dir.mkdir(parents=True, exist_ok=True)
-    runs.atomic_write_text(run_dir / "config.json", json.dumps(resolved, indent=2) + "\n")
-    runs.atomic_write_text(run_dir / "manifest.csv", kermany.manifest_csv_text(manifest))
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    keys = list(history.history)
-    writer.writerow(["epoch", *keys])
-    for epoch in range(len(history.history["loss"])):
-        writer.writerow([epoch + 1, *(repr(float(history.history[k][epoch])) for k in keys)])
-    runs.atomic_write_text(run_dir / "history.csv", buffer.getvalue())
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["path", "label", "prob_pneumonia"])
-    for path, label, p in zip(test_paths, labels["test"], probabilities):
-        writer.writerow([path, CLASS_NAMES[label], f"{float(p):.6f}"])
-    runs.atomic_write_text(run_dir / "predictions.csv", buffer.getvalue())
-    runs.atomic_save_keras(model, run_dir / "classifier.keras")
-    runs.atomic_write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+
+def score(labels: np.ndarray, probabilities: np.ndarray, seed: int) -> dict:
+    """``metrics.json``: every metric at threshold 0.5, with bootstrap intervals under ci95."""
+    metrics = classification_metrics(labels, probabilities)
+    metrics["ci95"] = bootstrap_intervals(labels, probabilities, seed=seed)
     return metrics
 
 
-def run_many(data: str | None, methods: str, seeds: str, out: str, verbose: int = 2,
-             **options) -> list[tuple[str, int, dict]]:
-    """Runs each (method, seed) one after another; prints one summary line each."""
-    from cxr_gan.data.phantoms import default_cache_dir, ensure_phantom_dataset
+def write_run(run_dir: Path, config: ClassifierRunConfig, data: TrainingSet, fit: FitResult,
+              metrics: dict) -> None:
+    """Writes the run directory's files (``history.csv`` is written while fitting)."""
+    resolved = to_jsonable(config)
+    resolved.update({
+        "choices": CHOICES, "train_counts": data.counts,
+        "validation_images": len(data.y_val), "test_images": len(data.test_paths),
+        "test_images_with_patient_in_train": data.patients_shared,
+        "epochs_run": fit.epochs_run, "train_seconds": fit.seconds,
+        "seconds_per_epoch": fit.seconds / max(1, fit.epochs_run),
+        "versions": backend_versions(),
+    })
+    write_json(run_dir / "config.json", resolved)
+    atomic_write_text(run_dir / "manifest.csv", kermany.manifest_csv_text(data.manifest_rows))
+    write_csv(run_dir / "predictions.csv", ("path", "label", "prob_pneumonia"), (
+        (path, CLASS_NAMES[label], f"{float(p):.6f}")
+        for path, label, p in zip(data.test_paths, data.y_test, fit.probabilities)))
+    atomic_save_keras(fit.model, run_dir / "classifier.keras")
+    write_json(run_dir / "metrics.json", metrics)
 
-    synthetic = data is None
-    if synthetic:
-        data = str(ensure_phantom_dataset(default_cache_dir()))
-    chosen = list(METHODS) if methods == "all" else [m.strip() for m in methods.split(",")]
-    if "gan" in " ".join(chosen) and not (options.get("generator") or options.get("gan_images")):
-        if methods == "all":
-            chosen = [m for m in chosen if not m.startswith("gan")]
-            print("No --generator or --gan-images: the gan methods are left out.")
-    seed_list = [int(s) for s in seeds.split(",")]
-    several = len(chosen) * len(seed_list) > 1
+
+def train_classifier(config: ClassifierRunConfig, run_dir: Path | str,
+                     verbose: int = 2) -> dict:
+    """Trains one classifier and writes its run directory; returns ``metrics.json``'s dict."""
+    run_dir = Path(run_dir)
+    if (run_dir / "metrics.json").exists():
+        raise UserError(f"{run_dir} already holds a finished run; choose a new --out.")
+    config = dataclasses.replace(config, backend=keras.backend.backend())
+    set_determinism(config.seed, deterministic=False)
+    data = prepare_training_set(config)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    history = keras.callbacks.CSVLogger(str(run_dir / "history.csv"))
+    fit = fit_and_predict(config, data, callbacks=[history], verbose=verbose)
+    metrics = score(data.y_test, fit.probabilities, config.seed)
+    write_run(run_dir, config, data, fit, metrics)
+    return metrics
+
+
+def run_many(data: str | None, methods: Sequence[str], seeds: Sequence[int], out: str,
+             verbose: int = 2, cache_dir: str | None = None,
+             **options) -> list[tuple[str, int, dict]]:
+    """Runs each (method, seed) one after another; prints one summary line each.
+
+    ``methods`` may hold ``"all"``: every method, less the GAN ones when no GAN images are given.
+    """
+    source = resolve_data(data, cache_dir)
+    chosen = list(METHODS) if "all" in methods else list(methods)
+    if not (options.get("generator") or options.get("gan_images")) and "all" in methods:
+        chosen = [m for m in chosen if not m.startswith("gan")]
+        print("No --generator or --gan-images: the gan methods are left out.")
+    several = len(chosen) * len(seeds) > 1
     results = []
-    for method in chosen:
-        for seed in seed_list:
-            if options.get("on_the_fly") and method in ("none", "gan", "gan+crop"):
-                options_here = {**options, "on_the_fly": False}
-            else:
-                options_here = options
-            config = ClassifierRunConfig(data=data, synthetic=synthetic, method=method, seed=seed,
-                                         **options_here)
-            run_dir = Path(out) / f"{method}-s{seed}" if several else Path(out)
-            metrics = train_classifier(config, run_dir, verbose=verbose)
-            label = " [SYNTHETIC DATA]" if config.synthetic or is_phantom_dataset(data) else ""
-            print(f"{method} seed {seed} split {config.split}{label}: accuracy "
-                  f"{metrics['accuracy']:.4f} auc {metrics['auc']:.4f} auc_thresholded "
-                  f"{metrics['auc_thresholded']:.4f} -> {run_dir}")
-            results.append((method, seed, metrics))
+    for index, (method, seed) in enumerate((m, s) for m in chosen for s in seeds):
+        # --on-the-fly changes only the tf.image methods; the others keep the top-up protocol.
+        on_the_fly = options.get("on_the_fly", False) and method not in ("none", "gan",
+                                                                            "gan+crop")
+        config = ClassifierRunConfig(data=str(source.root), synthetic=source.synthetic,
+                                     method=method, seed=seed,
+                                     **{**options, "on_the_fly": on_the_fly})
+        run_dir = Path(out) / f"{method}-s{seed}" if several else Path(out)
+        print(f"[{index + 1}/{len(chosen) * len(seeds)}] {method} seed {seed} -> {run_dir}",
+              flush=True)
+        metrics = train_classifier(config, run_dir, verbose=verbose)
+        label = " [SYNTHETIC DATA]" if config.synthetic else ""
+        print(f"{method} seed {seed} split {config.split}{label}: accuracy "
+              f"{metrics['accuracy']:.4f} auc {metrics['auc']:.4f} auc_thresholded "
+              f"{metrics['auc_thresholded']:.4f} -> {run_dir}")
+        results.append((method, seed, metrics))
     return results

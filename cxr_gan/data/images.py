@@ -29,7 +29,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png")
+from cxr_gan.cli import UserError
+
 
 RESIZE_FILTERS = {
     "bilinear": Image.Resampling.BILINEAR,
@@ -40,7 +41,7 @@ RESIZE_FILTERS = {
 }
 
 
-class ImageReadError(ValueError):
+class ImageReadError(UserError, ValueError):
     """An image file that cannot be used, with the file and the reason."""
 
     def __init__(self, path: Path | str, reason: str):

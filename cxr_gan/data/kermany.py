@@ -26,7 +26,6 @@ The data folder is only ever read.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import hashlib
 import re
@@ -37,7 +36,9 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from cxr_gan.data.images import IMAGE_SUFFIXES, ImageReadError, read_grayscale
+from cxr_gan.cli import UserError
+from cxr_gan.data.images import ImageReadError, read_grayscale
+from cxr_gan.io import csv_text, is_image_file
 
 LABELS = ("NORMAL", "PNEUMONIA")
 FOLDER_SPLITS = ("train", "val", "test")
@@ -60,7 +61,7 @@ _PATIENT_PATTERNS = (
 )
 
 
-class DataLayoutError(ValueError):
+class DataLayoutError(UserError, ValueError):
     """The data folder does not have the Kermany layout; the message shows the fix."""
 
 
@@ -115,10 +116,7 @@ def scan(root: Path | str) -> list[ImageRecord]:
                     f"Missing class folder {class_dir} (found folders: {found or 'none'})\n"
                     f"{EXPECTED_LAYOUT}"
                 )
-            files = sorted(
-                p for p in class_dir.iterdir()
-                if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
-            )
+            files = sorted(p for p in class_dir.iterdir() if is_image_file(p))
             if not files:
                 raise DataLayoutError(
                     f"Class folder {class_dir} holds no .jpeg, .jpg or .png file\n{EXPECTED_LAYOUT}"
@@ -277,10 +275,4 @@ MANIFEST_COLUMNS = ("path", "split", "label", "status", "reason")
 
 def manifest_csv_text(rows: Iterable[Sequence[str]]) -> str:
     """Renders manifest rows (``MANIFEST_COLUMNS``) as CSV text."""
-    import io
-
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(MANIFEST_COLUMNS)
-    writer.writerows(rows)
-    return buffer.getvalue()
+    return csv_text(MANIFEST_COLUMNS, rows)

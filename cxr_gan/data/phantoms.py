@@ -24,9 +24,11 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from scipy.ndimage import gaussian_filter
+
+from cxr_gan.io import SYNTHETIC_MARKER
 
 PHANTOM_VERSION = 1
-MARKER_FILE = "SYNTHETIC_PHANTOMS.json"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,13 +76,8 @@ def _smooth_step(distance, width):
 
 
 def _blur(image: np.ndarray, sigma: float) -> np.ndarray:
-    """Separable Gaussian blur in numpy (no SciPy needed for the demo data)."""
-    radius = max(1, int(3 * sigma))
-    taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
-    taps /= taps.sum()
-    padded = np.pad(image, radius, mode="reflect")
-    rows = np.apply_along_axis(lambda r: np.convolve(r, taps, mode="valid"), 1, padded)
-    return np.apply_along_axis(lambda c: np.convolve(c, taps, mode="valid"), 0, rows)
+    """Gaussian blur, taps to 3 sigma (at least 1), edges mirrored (the images of version 1)."""
+    return gaussian_filter(image, sigma, mode="mirror", radius=max(1, int(3 * sigma)))
 
 
 def make_phantom(rng: np.random.Generator, size: int, pneumonia: bool) -> np.ndarray:
@@ -116,10 +113,9 @@ def make_phantom(rng: np.random.Generator, size: int, pneumonia: bool) -> np.nda
             curve = base + 0.35 * (xx - 0.5) ** 2 * 3.0 + 0.05 * side * (xx - 0.5)
             rib = np.exp(-(((yy - curve) / 0.011) ** 2)) * (np.abs(xx - 0.5) < 0.38)
             density += 0.07 * rib * lung_mask
-    # Clavicles.
-    for side in (-1, 1):
-        line = 0.17 + 0.08 * np.abs(xx - 0.5) * side * side
-        density += 0.12 * np.exp(-(((yy - line) / 0.014) ** 2)) * (np.abs(xx - 0.5) < 0.3)
+    # Clavicles: one symmetric arc, at the weight version 1 drew it with (twice 0.12).
+    line = 0.17 + 0.08 * np.abs(xx - 0.5)
+    density += 0.24 * np.exp(-(((yy - line) / 0.014) ** 2)) * (np.abs(xx - 0.5) < 0.3)
     # Diaphragm: bright below a dome per side.
     dome = 0.74 + 0.6 * (xx - 0.5) ** 2
     density += 0.25 * (1 / (1 + np.exp(-(yy - dome) / 0.01))) * body
@@ -146,7 +142,7 @@ def ensure_phantom_dataset(cache_dir: Path | str, spec: PhantomSpec = PhantomSpe
     """
     cache_dir = Path(cache_dir)
     root = cache_dir / spec.folder_name()
-    if (root / MARKER_FILE).is_file():
+    if (root / SYNTHETIC_MARKER).is_file():
         return root
     cache_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".phantoms-", dir=cache_dir))
@@ -160,23 +156,13 @@ def ensure_phantom_dataset(cache_dir: Path | str, spec: PhantomSpec = PhantomSpe
                 image = make_phantom(rng, spec.size, pneumonia=label == "PNEUMONIA")
                 Image.fromarray(image, mode="L").save(target / f"{prefix}-{folder}-{i:05d}.png")
         marker = {"synthetic": True, "version": PHANTOM_VERSION, **dataclasses.asdict(spec)}
-        (staging / MARKER_FILE).write_text(json.dumps(marker, indent=2) + "\n")
+        (staging / SYNTHETIC_MARKER).write_text(json.dumps(marker, indent=2) + "\n")
         try:
             os.replace(staging, root)
         except OSError:
-            if not (root / MARKER_FILE).is_file():  # Not a concurrent writer's success.
+            if not (root / SYNTHETIC_MARKER).is_file():  # Not a concurrent writer's success.
                 raise
     finally:
         if staging.exists():
             shutil.rmtree(staging)
     return root
-
-
-def is_phantom_dataset(root: Path | str) -> bool:
-    """True where ``root`` was made by ``ensure_phantom_dataset``."""
-    return (Path(root) / MARKER_FILE).is_file()
-
-
-def default_cache_dir() -> Path:
-    """``$CXR_GAN_CACHE`` or ``~/.cache/cxr_gan``."""
-    return Path(os.environ.get("CXR_GAN_CACHE", Path.home() / ".cache" / "cxr_gan"))

@@ -7,9 +7,6 @@ statement that GAN and flip differ by 7 of 1172 images admit only TN 286, FP 31,
 ``TABLE_1_PRINTED`` holds the percentages as printed (None where not transcribed here).
 """
 
-TEST_IMAGES = 1172
-FID_768 = 1.289
-
 TABLE_2_COUNTS = {
     "gan": {"tn": 284, "fp": 33, "fn": 20, "tp": 835, "source": "printed (Table 2)"},
     "flip": {"tn": 286, "fp": 31, "fn": 29, "tp": 826,

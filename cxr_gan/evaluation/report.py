@@ -7,19 +7,25 @@ Input: run directories written by ``train_classifier.py`` (``config.json``,
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import defaultdict
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
+from sklearn.metrics import roc_curve
 
+from cxr_gan.cli import UserError
 from cxr_gan.evaluation import paper
-from cxr_gan.evaluation.metrics import mcnemar_exact
-from cxr_gan.runs import atomic_write_text
+from cxr_gan.evaluation.metrics import mcnemar_exact, metrics_from_counts
+from cxr_gan.io import atomic_write_text
+from cxr_gan.plots import RocCurves, plot_roc_curves
 
 TABLE_1 = ("accuracy", "precision", "recall", "f1", "auc", "auc_thresholded", "fpr", "tpr")
 PERCENT = ("accuracy", "precision", "recall", "f1", "auc", "auc_thresholded")
+COUNTS = ("tn", "fp", "fn", "tp")
 
 
 def load_run(run_dir: Path) -> dict:
@@ -30,140 +36,209 @@ def load_run(run_dir: Path) -> dict:
             "predictions": predictions}
 
 
+def find_runs(paths: Sequence[Path | str]) -> list[Path]:
+    """Classifier run directories: each path is one (it holds ``metrics.json``) or a parent of
+    several (``*/metrics.json``).
+
+    Raises:
+        UserError: A path holds no run.
+    """
+    found = []
+    for item in map(Path, paths):
+        runs = [item] if (item / "metrics.json").is_file() else sorted(
+            p.parent for p in item.glob("*/metrics.json"))
+        if not runs:
+            raise UserError(f"No classifier run in {item}: pass folders written by "
+                            "train_classifier.py (each holds metrics.json) or their parent.")
+        found += runs
+    return found
+
+
 def paper_table_1_from_counts(method: str) -> dict[str, float]:
     """The paper's Table 1 row recomputed from its Table 2 counts."""
-    from cxr_gan.evaluation.metrics import metrics_from_counts
-
     counts = {k: v for k, v in paper.TABLE_2_COUNTS[method].items() if k != "source"}
     return metrics_from_counts(**counts)
 
 
-def build_report(run_dirs: list[Path | str], out_dir: Path | str) -> str:
-    """Writes the report files; returns the Markdown text."""
-    out_dir = Path(out_dir)
-    loaded = [load_run(Path(d)) for d in run_dirs]
-    if not loaded:
-        raise ValueError("No run directories given.")
-    by_method: dict[str, list[dict]] = defaultdict(list)
-    for run in loaded:
-        by_method[run["config"]["method"]].append(run)
-    splits = sorted({r["config"]["split"] for r in loaded})
-    datas = sorted({r["config"]["data"] for r in loaded})
+@dataclasses.dataclass(frozen=True)
+class Report:
+    """What the report says: its tables as DataFrames and the text that says what made them."""
+
+    provenance: str
+    synthetic: bool
+    beside_paper: bool
+    table1: pd.DataFrame
+    table2: pd.DataFrame
+    mcnemar: pd.DataFrame
+    runs: list
+
+
+def _provenance(loaded: list[dict], methods: Sequence[str]) -> str:
+    def values(key):
+        return sorted({r["config"][key] for r in loaded})
+
     synthetic = any(r["config"]["synthetic"] for r in loaded)
-    seeds = sorted({r["config"]["seed"] for r in loaded})
     gan_sources = sorted({r["config"].get("generator") or r["config"].get("gan_images") or ""
                           for r in loaded if r["config"]["method"].startswith("gan")} - {""})
     gan_text = f" | GAN images: {', '.join(gan_sources)}" if gan_sources else ""
-    provenance = (f"data: {', '.join(datas)}{' (SYNTHETIC PHANTOMS)' if synthetic else ''} | "
-                  f"split: {', '.join(splits)} | seeds: {seeds} | methods: "
-                  f"{', '.join(sorted(by_method))} | classifier: Fig. 7, "
-                  f"{loaded[0]['config']['image_size']} px{gan_text}")
+    return (f"data: {', '.join(values('data'))}{' (SYNTHETIC PHANTOMS)' if synthetic else ''} | "
+            f"split: {', '.join(values('split'))} | seeds: {values('seed')} | methods: "
+            f"{', '.join(sorted(methods))} | classifier: Fig. 7, "
+            f"{loaded[0]['config']['image_size']} px{gan_text}")
 
-    # The paper's numbers are on its pooled 80/20 split (1172 test images): shown beside ours
-    # only when every run used that split.
-    beside_paper = splits == ["pooled"]
-    rows1, rows2 = [], []
+
+def table_1(by_method: dict[str, list[dict]], beside_paper: bool) -> pd.DataFrame:
+    """Mean and std over seeds of each Table 1 metric, the paper's value and the difference."""
+    rows = []
     for method, group in sorted(by_method.items()):
-        values = {k: np.array([r["metrics"][k] for r in group], float) for k in TABLE_1}
         row = {"method": method, "runs": len(group)}
         for key in TABLE_1:
+            values = np.array([r["metrics"][key] for r in group], float)
             scale = 100.0 if key in PERCENT else 1.0
-            row[key] = float(values[key].mean() * scale)
-            row[f"{key}_std"] = float(values[key].std(ddof=1) * scale) if len(group) > 1 else 0.0
+            row[key] = float(values.mean() * scale)
+            row[f"{key}_std"] = float(values.std(ddof=1) * scale) if len(group) > 1 else 0.0
             printed = paper.TABLE_1_PRINTED.get(method, {}).get(key) if beside_paper else None
             row[f"{key}_paper"] = printed
             row[f"{key}_diff"] = None if printed is None else row[key] - printed
-        rows1.append(row)
-        counts = {k: np.mean([r["metrics"][k] for r in group]) for k in ("tn", "fp", "fn", "tp")}
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def table_2(by_method: dict[str, list[dict]], beside_paper: bool) -> pd.DataFrame:
+    """Mean confusion counts over seeds, beside the paper's."""
+    rows = []
+    for method, group in sorted(by_method.items()):
+        counts = {k: np.mean([r["metrics"][k] for r in group]) for k in COUNTS}
         paper_counts = paper.TABLE_2_COUNTS.get(method, {}) if beside_paper else {}
-        rows2.append({"method": method, **counts,
-                      **{f"{k}_paper": paper_counts.get(k) for k in ("tn", "fp", "fn", "tp")}})
-    table1, table2 = pd.DataFrame(rows1), pd.DataFrame(rows2)
+        rows.append({"method": method, **counts,
+                     **{f"{k}_paper": paper_counts.get(k) for k in COUNTS}})
+    return pd.DataFrame(rows)
 
-    mcnemar_rows = []
-    if "gan" in by_method:
-        for method, group in sorted(by_method.items()):
-            if method == "gan":
-                continue
-            gan_by_seed = {r["config"]["seed"]: r for r in by_method["gan"]}
-            for other in group:
-                # The gan run of the same seed, else the first gan run.
-                gan_run = gan_by_seed.get(other["config"]["seed"], by_method["gan"][0])
-                a, b = gan_run["predictions"], other["predictions"]
-                if list(a["path"]) != list(b["path"]):
-                    continue  # Different test images (another split): no paired test.
-                truth = (a["label"] == "PNEUMONIA").to_numpy()
-                result = mcnemar_exact((a["prob_pneumonia"] >= 0.5).to_numpy() == truth,
-                                       (b["prob_pneumonia"] >= 0.5).to_numpy() == truth)
-                mcnemar_rows.append({"gan_seed": gan_run["config"]["seed"], "method": method,
-                                     "seed": other["config"]["seed"], **result})
-    mcnemar = pd.DataFrame(mcnemar_rows)
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out_dir / "table1.csv", f"# {provenance}\n" + table1.to_csv(index=False))
-    atomic_write_text(out_dir / "table2.csv", f"# {provenance}\n" + table2.to_csv(index=False))
-    atomic_write_text(out_dir / "mcnemar.csv", f"# {provenance}\n" + mcnemar.to_csv(index=False))
-    _plot_roc(loaded, provenance, out_dir / "roc.png")
+def mcnemar_table(by_method: dict[str, list[dict]]) -> pd.DataFrame:
+    """McNemar's exact test of each gan run against each other run of the same test images
+    (the gan run of the same seed, else the first gan run)."""
+    rows = []
+    gan_runs = by_method.get("gan", [])
+    gan_by_seed = {r["config"]["seed"]: r for r in gan_runs}
+    for method, group in sorted(by_method.items()):
+        if method == "gan" or not gan_runs:
+            continue
+        for other in group:
+            gan_run = gan_by_seed.get(other["config"]["seed"], gan_runs[0])
+            a, b = gan_run["predictions"], other["predictions"]
+            if list(a["path"]) != list(b["path"]):
+                continue  # Different test images (another split): no paired test.
+            truth = (a["label"] == "PNEUMONIA").to_numpy()
+            result = mcnemar_exact((a["prob_pneumonia"] >= 0.5).to_numpy() == truth,
+                                   (b["prob_pneumonia"] >= 0.5).to_numpy() == truth)
+            rows.append({"gan_seed": gan_run["config"]["seed"], "method": method,
+                         "seed": other["config"]["seed"], **result})
+    return pd.DataFrame(rows)
 
-    def fmt(value, key):
-        if value is None or (isinstance(value, float) and np.isnan(value)):
-            return "n/a"
-        return f"{value:.1f}" if key in PERCENT else f"{value:.3f}"
 
-    lines = ["# Augmentation comparison (cf. the paper's Tables 1-3, Fig. 8)", ""]
-    if synthetic:
-        lines += ["**SYNTHETIC PHANTOM DATA: these numbers say nothing about radiographs.**", ""]
-    lines += [provenance, ""]
-    if not beside_paper:
-        lines += ["The paper's values are on its pooled 80/20 split (1172 test images) and are "
-                  "shown only for runs on `--split pooled`.", ""]
-    lines += [
-             "Ours (mean over seeds; +- std with several) beside the paper's printed value "
-             "[paper]. `auc` is the ROC AUC of the probabilities; `auc_thresholded` is "
-             "(TPR + TNR) / 2, the paper's \"AUC\". Percent except FPR and TPR.", "",
-             "| method | runs | " + " | ".join(TABLE_1) + " |",
+def make_report(run_dirs: Sequence[Path | str]) -> Report:
+    """Loads the runs and computes every table."""
+    loaded = [load_run(Path(d)) for d in run_dirs]
+    if not loaded:
+        raise UserError("No run directories given: pass train_classifier.py output folders.")
+    by_method: dict[str, list[dict]] = defaultdict(list)
+    for run in loaded:
+        by_method[run["config"]["method"]].append(run)
+    # The paper's numbers are on its pooled 80/20 split (1172 test images): shown beside ours
+    # only when every run used that split.
+    beside_paper = sorted({r["config"]["split"] for r in loaded}) == ["pooled"]
+    return Report(provenance=_provenance(loaded, list(by_method)),
+                  synthetic=any(r["config"]["synthetic"] for r in loaded),
+                  beside_paper=beside_paper, table1=table_1(by_method, beside_paper),
+                  table2=table_2(by_method, beside_paper), mcnemar=mcnemar_table(by_method),
+                  runs=loaded)
+
+
+def _fmt(value, key) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "n/a"
+    return f"{value:.1f}" if key in PERCENT else f"{value:.3f}"
+
+
+def _table_1_lines(table1: pd.DataFrame) -> list[str]:
+    lines = ["| method | runs | " + " | ".join(TABLE_1) + " |",
              "|---|---:|" + "---:|" * len(TABLE_1)]
-    for row in rows1:
+    for row in table1.to_dict("records"):
         cells = []
         for key in TABLE_1:
-            cell = fmt(row[key], key)
+            cell = _fmt(row[key], key)
             if row["runs"] > 1:
-                cell += f" +- {fmt(row[f'{key}_std'], key)}"
-            if row[f"{key}_paper"] is not None:
-                cell += f" [{fmt(row[f'{key}_paper'], key)}]"
+                cell += f" +- {_fmt(row[f'{key}_std'], key)}"
+            if row[f"{key}_paper"] is not None and not pd.isna(row[f"{key}_paper"]):
+                cell += f" [{_fmt(row[f'{key}_paper'], key)}]"
             cells.append(cell)
         lines.append(f"| {row['method']} | {row['runs']} | " + " | ".join(cells) + " |")
-    lines += ["", "Table 2 (confusion counts, mean over seeds) [paper]:", "",
-              "| method | TN | FP | FN | TP |", "|---|---:|---:|---:|---:|"]
-    for row in rows2:
-        cells = [f"{row[k]:.1f}" + (f" [{row[k + '_paper']}]" if row[k + "_paper"] is not None
-                                    else "") for k in ("tn", "fp", "fn", "tp")]
+    return lines
+
+
+def _table_2_lines(table2: pd.DataFrame) -> list[str]:
+    lines = ["| method | TN | FP | FN | TP |", "|---|---:|---:|---:|---:|"]
+    for row in table2.to_dict("records"):
+        cells = [f"{row[k]:.1f}" + (f" [{int(row[k + '_paper'])}]"
+                                    if not pd.isna(row[k + "_paper"]) else "") for k in COUNTS]
         lines.append(f"| {row['method']} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def render_markdown(report: Report) -> str:
+    """``report.md``: the tables beside the paper's values, with what produced them."""
+    lines = ["# Augmentation comparison (cf. the paper's Tables 1-3, Fig. 8)", ""]
+    if report.synthetic:
+        lines += ["**SYNTHETIC PHANTOM DATA: these numbers say nothing about radiographs.**", ""]
+    lines += [report.provenance, ""]
+    if not report.beside_paper:
+        lines += ["The paper's values are on its pooled 80/20 split (1172 test images) and are "
+                  "shown only for runs on `--split pooled`.", ""]
+    lines += ["Ours (mean over seeds; +- std with several) beside the paper's printed value "
+              "[paper]. `auc` is the ROC AUC of the probabilities; `auc_thresholded` is "
+              "(TPR + TNR) / 2, the paper's \"AUC\". Percent except FPR and TPR.", ""]
+    lines += _table_1_lines(report.table1)
+    lines += ["", "Table 2 (confusion counts, mean over seeds) [paper]:", ""]
+    lines += _table_2_lines(report.table2)
     lines += ["", "Table 3 context (not comparable: other model, official 624-image test set):",
               ""]
     for name, values in paper.TABLE_3_CONTEXT.items():
         lines.append(f"- {name}: " + ", ".join(f"{k} {v}" for k, v in values.items()))
-    if not mcnemar.empty:
+    if not report.mcnemar.empty:
         lines += ["", "McNemar's exact test, gan against each method on the same test images "
                   "(b: gan right, other wrong; c: the reverse):", "",
                   "| gan seed | method | seed | b | c | p |", "|---:|---|---:|---:|---:|---:|"]
         lines += [f"| {r.gan_seed} | {r.method} | {r.seed} | {r.b} | {r.c} | {r.p_value:.4g} |"
-                  for r in mcnemar.itertuples()]
+                  for r in report.mcnemar.itertuples()]
     lines += ["", "Figure: roc.png (ROC curves of every run)."]
-    text = "\n".join(lines) + "\n"
-    atomic_write_text(out_dir / "report.md", text)
-    return text
+    return "\n".join(lines) + "\n"
 
 
-def _plot_roc(loaded, provenance, path):
-    from sklearn.metrics import roc_curve
-
-    from cxr_gan.plots import plot_roc_curves
-
+def roc_curves(report: Report) -> RocCurves:
+    """Every run's ROC curve, labelled with its method, seed and AUC."""
     curves = []
-    for run in loaded:
+    for run in report.runs:
         p = run["predictions"]
         fpr, tpr, _ = roc_curve((p["label"] == "PNEUMONIA").astype(int), p["prob_pneumonia"])
         curves.append((f"{run['config']['method']} s{run['config']['seed']} "
                        f"(AUC {run['metrics']['auc']:.3f})", fpr, tpr))
-    plot_roc_curves(curves, provenance, path)
+    return RocCurves(curves, report.provenance)
+
+
+def write_report(report: Report, out_dir: Path | str) -> str:
+    """Writes report.md, table1.csv, table2.csv, mcnemar.csv and roc.png; returns report.md."""
+    out_dir = Path(out_dir)
+    for name, table in (("table1", report.table1), ("table2", report.table2),
+                        ("mcnemar", report.mcnemar)):
+        atomic_write_text(out_dir / f"{name}.csv",
+                          f"# {report.provenance}\n" + table.to_csv(index=False))
+    plot_roc_curves(roc_curves(report), out_dir / "roc.png")
+    text = render_markdown(report)
+    atomic_write_text(out_dir / "report.md", text)
+    return text
+
+
+def build_report(run_dirs: Sequence[Path | str], out_dir: Path | str) -> str:
+    """Computes the report of ``run_dirs`` and writes it to ``out_dir``; returns report.md."""
+    return write_report(make_report(run_dirs), out_dir)

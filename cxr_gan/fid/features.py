@@ -18,16 +18,16 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
-from cxr_gan.data.images import IMAGE_SUFFIXES
+from cxr_gan.cli import UserError
+from cxr_gan.fid.distances import frechet_distance, kid, statistics
 from cxr_gan.imageops import resize_bilinear_half_pixel
-from cxr_gan.fid.distances import statistics
+from cxr_gan.io import atomic_write_bytes, list_images
 
 PREPROCESSINGS = {
     "pil-bilinear": "convert('RGB'), PIL resize((299, 299), BILINEAR), (x - 128) / 128",
     "pytorch-fid": "convert('RGB'), x / 255, torch-style bilinear resize to 299 "
                    "(align_corners=False, no antialiasing), 2x - 1",
 }
-PREPROCESSING = f"pil-bilinear: {PREPROCESSINGS['pil-bilinear']}"
 
 
 def preprocess(image: Image.Image, preprocessing: str = "pil-bilinear") -> np.ndarray:
@@ -44,17 +44,6 @@ def preprocess(image: Image.Image, preprocessing: str = "pil-bilinear") -> np.nd
         return (2.0 * resize_bilinear_half_pixel(x, 299, 299) - 1.0).astype(np.float32)
     raise ValueError(f"`preprocessing` must be one of {sorted(PREPROCESSINGS)}. "
                      f"Received: {preprocessing!r}")
-
-
-def list_images(folder: Path | str) -> list[Path]:
-    """Image files directly in ``folder`` (or below it), sorted."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"Image folder not found: {folder}")
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-        raise FileNotFoundError(f"No .jpeg, .jpg or .png file in {folder}")
-    return files
 
 
 class FeatureExtractor:
@@ -83,13 +72,19 @@ class FeatureExtractor:
         out = self.model.predict_on_batch(batch)
         return {k: np.asarray(v, dtype=np.float32) for k, v in out.items()}
 
-    def from_images(self, images: Sequence[Image.Image], batch_size: int = 32):
+    def from_images(self, images: Sequence[Image.Image], batch_size: int = 32,
+                    verbose: int = 1):
+        """768-d and 2048-d features of PIL images; a progress bar when ``verbose``."""
+        import keras
+
+        progress = keras.utils.Progbar(len(images), verbose=verbose, unit_name="image")
         chunks = {"f768": [], "f2048": []}
         for first in range(0, len(images), batch_size):
             batch = np.stack([preprocess(im, self.preprocessing)
                               for im in images[first:first + batch_size]])
             for key, value in self.from_arrays(batch).items():
                 chunks[key].append(value)
+            progress.add(len(batch))
         return {k: np.concatenate(v) for k, v in chunks.items()}
 
     def from_files(self, paths: Sequence[Path], batch_size: int = 32):
@@ -107,7 +102,9 @@ class FeatureExtractor:
                 warnings.warn(f"Skipping {path}: {error}", stacklevel=2)
                 skipped.append((str(path), str(error)))
         if len(images) < 2:
-            raise ValueError(f"Fewer than 2 readable images among {len(paths)} files.")
+            where = Path(paths[0]).parent if paths else "the folder"
+            raise UserError(f"Fewer than 2 readable images among {len(paths)} files in {where}: "
+                            "FID needs at least 2 images a side (and 2048 for FID-2048).")
         features = self.from_images(images, batch_size)
         return features, used, skipped
 
@@ -129,8 +126,6 @@ class FeatureExtractor:
         features, used, skipped = self.from_files(paths)
         meta = {"folder": str(folder), "n": len(used), "skipped": skipped, "paths": used}
         if cache:
-            from cxr_gan.runs import atomic_write_bytes
-
             buffer = io.BytesIO()
             np.savez(buffer, **features,
                      meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8))
@@ -143,8 +138,6 @@ def compare(features_real: dict, features_fake: dict) -> dict[str, float]:
 
     KID uses the 2048-d pool3 features, as Binkowski et al. and the common tools do.
     """
-    from cxr_gan.fid.distances import frechet_distance, kid
-
     result = {}
     for dims in ("768", "2048"):
         mu1, s1 = statistics(features_real[f"f{dims}"])

@@ -18,33 +18,26 @@ more flags: conservative).
 
 from __future__ import annotations
 
-import csv
-import io
-import json
+import dataclasses
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 from PIL import Image
+from sklearn.neighbors import NearestNeighbors
+
+from cxr_gan.io import write_csv, write_json
 
 PIXEL_SIZE = 64
 HOLDOUT_FRACTION = 0.2
 
 
-def nearest_neighbours(query: np.ndarray, reference: np.ndarray, chunk: int = 512):
+def nearest_neighbours(query: np.ndarray, reference: np.ndarray):
     """Index and Euclidean distance of each query row's nearest reference row (float64)."""
-    query = np.asarray(query, np.float64)
-    reference = np.asarray(reference, np.float64)
-    ref_sq = np.einsum("ij,ij->i", reference, reference)
-    indices, distances = [], []
-    for first in range(0, len(query), chunk):
-        q = query[first:first + chunk]
-        # |q - r|^2 = |q|^2 - 2 q.r + |r|^2, clipped at 0 against round-off.
-        d2 = np.einsum("ij,ij->i", q, q)[:, None] - 2.0 * q @ reference.T + ref_sq[None, :]
-        best = np.argmin(d2, axis=1)
-        indices.append(best)
-        distances.append(np.sqrt(np.clip(d2[np.arange(len(q)), best], 0.0, None)))
-    return np.concatenate(indices), np.concatenate(distances)
+    index = NearestNeighbors(n_neighbors=1, algorithm="brute").fit(
+        np.asarray(reference, np.float64))
+    distances, indices = index.kneighbors(np.asarray(query, np.float64))
+    return indices[:, 0], distances[:, 0]
 
 
 def pixel_vectors(images: Sequence[Image.Image]) -> np.ndarray:
@@ -53,6 +46,84 @@ def pixel_vectors(images: Sequence[Image.Image]) -> np.ndarray:
                                               Image.Resampling.BILINEAR), np.float64).ravel()
             for im in images]
     return np.stack(rows) / 255.0 / PIXEL_SIZE
+
+
+@dataclasses.dataclass(frozen=True)
+class Points:
+    """One image set in both spaces: FID features (2048-d) and pixel vectors."""
+
+    features: np.ndarray
+    pixels: np.ndarray
+
+    def subset(self, rows: np.ndarray) -> "Points":
+        return Points(self.features[rows], self.pixels[rows])
+
+
+@dataclasses.dataclass(frozen=True)
+class Distances:
+    """Nearest-training-image distances of the fakes and of the held-out baseline."""
+
+    nearest_train: np.ndarray
+    fake_feature: np.ndarray
+    fake_pixel: np.ndarray
+    holdout_feature: np.ndarray
+    holdout_pixel: np.ndarray
+    feature_threshold: float
+    pixel_threshold: float
+    baseline: str
+
+    @property
+    def flags(self) -> np.ndarray:
+        """Near-copy: closer than the threshold in either space."""
+        return (self.fake_feature < self.feature_threshold) | \
+            (self.fake_pixel < self.pixel_threshold)
+
+
+def memorization_distances(train: Points, fake: Points, holdout: Points | None,
+                           percentile: float, seed: int) -> Distances:
+    """Distances and thresholds of the check (module docstring). Without ``holdout``, a seeded
+    ``HOLDOUT_FRACTION`` of ``train`` is held out and compared with the rest."""
+    if holdout is not None:
+        base = train
+        baseline = "held-out folder vs all training images"
+    else:
+        order = np.random.default_rng(seed).permutation(len(train.features))
+        n_hold = max(1, int(round(HOLDOUT_FRACTION * len(order))))
+        holdout, base = train.subset(order[:n_hold]), train.subset(order[n_hold:])
+        baseline = (f"random {n_hold} training images (seed {seed}) vs the other "
+                    f"{len(order) - n_hold}")
+    _, hold_feature = nearest_neighbours(holdout.features, base.features)
+    _, hold_pixel = nearest_neighbours(holdout.pixels, base.pixels)
+    nearest, fake_feature = nearest_neighbours(fake.features, train.features)
+    _, fake_pixel = nearest_neighbours(fake.pixels, train.pixels)
+    return Distances(
+        nearest_train=nearest, fake_feature=fake_feature, fake_pixel=fake_pixel,
+        holdout_feature=hold_feature, holdout_pixel=hold_pixel,
+        feature_threshold=float(np.percentile(hold_feature, percentile)),
+        pixel_threshold=float(np.percentile(hold_pixel, percentile)), baseline=baseline)
+
+
+def _quantiles(values: np.ndarray) -> dict:
+    return {q: float(np.percentile(values, q)) for q in (1, 5, 50)}
+
+
+def summarize(distances: Distances, train_dir, fake_dir, n_train: int, n_fake: int,
+              percentile: float, weights_sha256: str) -> dict:
+    """``memorization_summary.json``: thresholds, counts, quantiles, provenance."""
+    return {
+        "train": str(train_dir), "fake": str(fake_dir), "n_train": n_train,
+        "n_fake": n_fake, "baseline": distances.baseline, "percentile": percentile,
+        "feature_threshold": distances.feature_threshold,
+        "pixel_threshold": distances.pixel_threshold,
+        "near_copies": int(distances.flags.sum()),
+        "fake_feature_distance_quantiles": _quantiles(distances.fake_feature),
+        "holdout_feature_distance_quantiles": _quantiles(distances.holdout_feature),
+        "fake_pixel_distance_quantiles": _quantiles(distances.fake_pixel),
+        "holdout_pixel_distance_quantiles": _quantiles(distances.holdout_pixel),
+        "features": "inception-2015-12-05 pool3 (2048-d), Euclidean",
+        "pixels": f"{PIXEL_SIZE}x{PIXEL_SIZE} gray, RMS difference in [0, 1]",
+        "weights_sha256": weights_sha256,
+    }
 
 
 def _load(paths: Sequence[Path]) -> list[Image.Image]:
@@ -64,6 +135,30 @@ def _load(paths: Sequence[Path]) -> list[Image.Image]:
     return images
 
 
+def _read_set(extractor, folder) -> tuple[Points, list[Path], list[Image.Image]]:
+    # Features come from the statistics cache when the folder was seen before; the paths are
+    # those actually read (unreadable files are skipped there, with a warning).
+    features, meta = extractor.folder_statistics(folder)
+    paths = [Path(p) for p in meta["paths"]]
+    images = _load(paths)
+    return Points(features["f2048"], pixel_vectors(images)), paths, images
+
+
+def _figure_data(distances: Distances, fake_images, train_images, summary: dict):
+    from cxr_gan.plots import MemorizationPlot
+
+    closest = np.argsort(distances.fake_feature)[:8]
+    pairs = [(np.asarray(fake_images[i].convert("L").resize((96, 96))),
+              np.asarray(train_images[distances.nearest_train[i]].convert("L").resize((96, 96))),
+              distances.fake_feature[i]) for i in closest]
+    provenance = (f"train: {summary['train']} (n={summary['n_train']}) | fake: {summary['fake']} "
+                  f"(n={summary['n_fake']}) | baseline: {summary['baseline']}")
+    return MemorizationPlot(distances.fake_feature, distances.holdout_feature,
+                            distances.fake_pixel, distances.holdout_pixel,
+                            distances.feature_threshold, distances.pixel_threshold, pairs,
+                            provenance)
+
+
 def memorization_check(train_dir: Path | str, fake_dir: Path | str, out_dir: Path | str,
                        holdout_dir: Path | str | None = None, percentile: float = 1.0,
                        seed: int = 0, extractor=None) -> dict:
@@ -73,79 +168,26 @@ def memorization_check(train_dir: Path | str, fake_dir: Path | str, out_dir: Pat
         The summary dict (thresholds, counts, baseline quantiles, provenance).
     """
     from cxr_gan.fid.features import FeatureExtractor
-    from cxr_gan.runs import atomic_write_text
+    from cxr_gan.plots import plot_closest_pairs, plot_memorization_distances
 
     extractor = extractor or FeatureExtractor()
     out_dir = Path(out_dir)
-    def features_and_images(folder):
-        # Features come from the statistics cache when the folder was seen before; the
-        # paths are those actually read (unreadable files are skipped there, with a warning).
-        features, meta = extractor.folder_statistics(folder)
-        paths = [Path(p) for p in meta["paths"]]
-        return features["f2048"], paths, _load(paths)
-
-    train_feat, train_paths, train_images = features_and_images(train_dir)
-    fake_feat, fake_paths, fake_images = features_and_images(fake_dir)
-    train_pix, fake_pix = pixel_vectors(train_images), pixel_vectors(fake_images)
-
+    train, train_paths, train_images = _read_set(extractor, train_dir)
+    fake, fake_paths, fake_images = _read_set(extractor, fake_dir)
+    holdout = _read_set(extractor, holdout_dir)[0] if holdout_dir else None
+    distances = memorization_distances(train, fake, holdout, percentile, seed)
+    flags = distances.flags
+    write_csv(out_dir / "memorization.csv",
+              ("fake", "nearest_train", "feature_distance", "pixel_distance", "flag"),
+              ((str(path), str(train_paths[distances.nearest_train[i]]),
+                f"{distances.fake_feature[i]:.6g}", f"{distances.fake_pixel[i]:.6g}",
+                "near-copy" if flags[i] else "") for i, path in enumerate(fake_paths)))
+    summary = summarize(distances, train_dir, fake_dir, len(train_paths), len(fake_paths),
+                        percentile, extractor.weights_sha256)
     if holdout_dir:
-        hold_feat, _, holdout_images = features_and_images(holdout_dir)
-        hold_pix = pixel_vectors(holdout_images)
-        base_feat, base_pix = train_feat, train_pix
-        baseline = f"held-out folder {holdout_dir} vs all training images"
-    else:
-        order = np.random.default_rng(seed).permutation(len(train_paths))
-        n_hold = max(1, int(round(HOLDOUT_FRACTION * len(order))))
-        hold, rest = order[:n_hold], order[n_hold:]
-        hold_feat, hold_pix = train_feat[hold], train_pix[hold]
-        base_feat, base_pix = train_feat[rest], train_pix[rest]
-        baseline = f"random {n_hold} training images (seed {seed}) vs the other {len(rest)}"
-
-    _, hold_feat_d = nearest_neighbours(hold_feat, base_feat)
-    _, hold_pix_d = nearest_neighbours(hold_pix, base_pix)
-    feat_idx, feat_d = nearest_neighbours(fake_feat, train_feat)
-    _, pix_d = nearest_neighbours(fake_pix, train_pix)
-    feat_threshold = float(np.percentile(hold_feat_d, percentile))
-    pix_threshold = float(np.percentile(hold_pix_d, percentile))
-    flags = (feat_d < feat_threshold) | (pix_d < pix_threshold)
-
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["fake", "nearest_train", "feature_distance", "pixel_distance", "flag"])
-    for i, path in enumerate(fake_paths):
-        writer.writerow([str(path), str(train_paths[feat_idx[i]]), f"{feat_d[i]:.6g}",
-                         f"{pix_d[i]:.6g}", "near-copy" if flags[i] else ""])
-    atomic_write_text(out_dir / "memorization.csv", buffer.getvalue())
-
-    quantiles = lambda d: {q: float(np.percentile(d, q)) for q in (1, 5, 50)}  # noqa: E731
-    summary = {
-        "train": str(train_dir), "fake": str(fake_dir), "n_train": len(train_paths),
-        "n_fake": len(fake_paths), "baseline": baseline, "percentile": percentile,
-        "feature_threshold": feat_threshold, "pixel_threshold": pix_threshold,
-        "near_copies": int(flags.sum()),
-        "fake_feature_distance_quantiles": quantiles(feat_d),
-        "holdout_feature_distance_quantiles": quantiles(hold_feat_d),
-        "fake_pixel_distance_quantiles": quantiles(pix_d),
-        "holdout_pixel_distance_quantiles": quantiles(hold_pix_d),
-        "features": "inception-2015-12-05 pool3 (2048-d), Euclidean",
-        "pixels": f"{PIXEL_SIZE}x{PIXEL_SIZE} gray, RMS difference in [0, 1]",
-        "weights_sha256": extractor.weights_sha256,
-    }
-    atomic_write_text(out_dir / "memorization_summary.json", json.dumps(summary, indent=2) + "\n")
-    _plot(out_dir, summary, feat_d, hold_feat_d, pix_d, hold_pix_d, feat_threshold,
-          pix_threshold, fake_images, train_images, feat_idx)
+        summary["baseline"] = f"held-out folder {holdout_dir} vs all training images"
+    write_json(out_dir / "memorization_summary.json", summary)
+    figure = _figure_data(distances, fake_images, train_images, summary)
+    plot_memorization_distances(figure, out_dir / "memorization_distances.png")
+    plot_closest_pairs(figure, out_dir / "closest_pairs.png")
     return summary
-
-
-def _plot(out_dir, summary, feat_d, hold_feat_d, pix_d, hold_pix_d, feat_t, pix_t,
-          fake_images, train_images, feat_idx):
-    from cxr_gan.plots import plot_memorization
-
-    closest = np.argsort(feat_d)[:8]
-    pairs = [(np.asarray(fake_images[i].convert("L").resize((96, 96))),
-              np.asarray(train_images[feat_idx[i]].convert("L").resize((96, 96))), feat_d[i])
-             for i in closest]
-    provenance = (f"train: {summary['train']} (n={summary['n_train']}) | fake: {summary['fake']} "
-                  f"(n={summary['n_fake']}) | baseline: {summary['baseline']}")
-    plot_memorization(feat_d, hold_feat_d, pix_d, hold_pix_d, feat_t, pix_t, pairs, provenance,
-                      out_dir / "memorization_distances.png", out_dir / "closest_pairs.png")

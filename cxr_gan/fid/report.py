@@ -5,20 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 
 from cxr_gan.fid.features import PREPROCESSINGS, FeatureExtractor, compare
+from cxr_gan.io import cache_dir as resolve_cache_dir
+from cxr_gan.io import is_synthetic
 
 
 def fid_between_folders(real: Path | str, fake: Path | str, weights=None, cache_dir=None,
                         preprocessing: str = "pil-bilinear") -> dict:
     """FID-768, FID-2048, KID, set sizes, weights hash and preprocessing of two folders."""
-    from cxr_gan.data.phantoms import default_cache_dir
-
-    cache_dir = Path(cache_dir) if cache_dir else default_cache_dir() / "fid"
+    cache_dir = resolve_cache_dir(cache_dir) / "fid"
     extractor = FeatureExtractor(weights, cache_dir, preprocessing)
     real_features, real_meta = extractor.folder_statistics(real)
     fake_features, fake_meta = extractor.folder_statistics(fake)
     result = compare(real_features, fake_features)
     result.update({
         "real": str(real), "fake": str(fake),
+        "synthetic": is_synthetic(real) or is_synthetic(fake),
         "n_real": real_meta["n"], "n_fake": fake_meta["n"],
         "skipped": real_meta["skipped"] + fake_meta["skipped"],
         "weights": str(extractor.weights_path), "weights_sha256": extractor.weights_sha256,
@@ -30,10 +31,7 @@ def fid_between_folders(real: Path | str, fake: Path | str, weights=None, cache_
 
 
 def real_folder_of_run(run_dir: Path | str) -> Path:
-    """The real images a GAN run learned from: ``DATA/train/LABEL`` of its config.
-
-    The synthetic flag travels into the FID result through the run's config path name.
-    """
+    """The real images a GAN run learned from: ``DATA/train/LABEL`` of its config."""
     import json
 
     config = json.loads((Path(run_dir) / "config.json").read_text())
@@ -43,7 +41,7 @@ def real_folder_of_run(run_dir: Path | str) -> Path:
 def format_fid_result(result: dict, headline: str = "768") -> str:
     other = "2048" if headline == "768" else "768"
     lines = []
-    if "phantoms-v" in str(result["real"]):
+    if result.get("synthetic"):
         lines.append("SYNTHETIC PHANTOM DATA: this FID says nothing about radiographs.")
     lines += [
         f"FID-{headline}: {result[f'fid_{headline}']:.4f}   FID-{other}: "

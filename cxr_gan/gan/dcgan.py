@@ -82,9 +82,9 @@ class DCGAN(keras.Model):
     """Generator and discriminator trained adversarially with ``fit``.
 
     Args:
-        generator: ``z -> image`` model (``cxr_gan.gan.models.build_generator``).
-        discriminator: ``image -> P(real)`` model.
-        latent_dim: Length of z.
+        generator: ``z -> image`` model (``cxr_gan.gan.models.build_generator``); z's length
+            is read from its input.
+        discriminator: ``image -> P(real)`` model with a layer named ``"logit"``.
     """
 
     def __init__(self, generator: keras.Model, discriminator: keras.Model, **kwargs):
@@ -127,6 +127,14 @@ class DCGAN(keras.Model):
         self.d_optimizer = d_optimizer
         self.g_optimizer = g_optimizer
         self.built = True
+
+    @property
+    def global_step(self) -> int:
+        """Generator updates applied so far: the generator optimizer's own step counter (a
+        checkpoint restores it with the other optimizer variables)."""
+        from cxr_gan.checkpoints import keras_value
+
+        return int(keras_value(self.g_optimizer.iterations))
 
     def state_variables(self) -> list:
         """Every variable a checkpoint must hold to continue training exactly.
@@ -199,6 +207,7 @@ class DCGAN(keras.Model):
             "d_acc_fake": ops.mean(ops.cast(l_fake < 0, "float32")),
         }
 
+    # -- JAX: the same step, written statelessly -------------------------------------------
     def _build_index_maps(self) -> dict:
         """Positions of G's and D's variables in the model-level state lists (by identity)."""
 
@@ -217,22 +226,54 @@ class DCGAN(keras.Model):
             "n_d_opt": len(self.d_optimizer.variables),
         }
 
-    def _train_step_jax(self, state, data):
-        import jax  # Only reached under KERAS_BACKEND=jax.
-
+    def _split_state(self, state) -> dict:
+        """The trainer's ``(trainable, non_trainable, optimizer, metrics)`` state -> G's and
+        D's parts by name."""
         if self._index_maps is None:
             self._index_maps = self._build_index_maps()
         maps = self._index_maps
         trainable, non_trainable, optimizer_vars, metrics_vars = state
-        g_train = [trainable[i] for i in maps["g_train"]]
-        d_train = [trainable[i] for i in maps["d_train"]]
-        g_non = [non_trainable[i] for i in maps["g_non"]]
-        d_non = [non_trainable[i] for i in maps["d_non"]]
-        d_opt_vars = optimizer_vars[: maps["n_d_opt"]]
-        g_opt_vars = optimizer_vars[maps["n_d_opt"]:]
+        return {
+            "g_train": [trainable[i] for i in maps["g_train"]],
+            "d_train": [trainable[i] for i in maps["d_train"]],
+            "g_non": [non_trainable[i] for i in maps["g_non"]],
+            "d_non": [non_trainable[i] for i in maps["d_non"]],
+            "d_opt": optimizer_vars[: maps["n_d_opt"]],
+            "g_opt": optimizer_vars[maps["n_d_opt"]:],
+            "metrics": metrics_vars,
+        }
+
+    def _join_state(self, state, parts: dict) -> tuple:
+        """Inverse of ``_split_state``: the updated parts put back in the trainer's order."""
+        maps = self._index_maps
+        trainable, non_trainable = list(state[0]), list(state[1])
+        for key, target in (("g_train", trainable), ("d_train", trainable),
+                            ("g_non", non_trainable), ("d_non", non_trainable)):
+            for i, value in zip(maps[key], parts[key]):
+                target[i] = value
+        return (trainable, non_trainable, list(parts["d_opt"]) + list(parts["g_opt"]),
+                parts["metrics"])
+
+    def _update_metrics_jax(self, metrics_vars, values: dict):
+        """Stateless update of the epoch means; returns ``(logs, new metric variables)``."""
+        logs, new_vars, start = {}, [], 0
+        for name, tracker in self.trackers.items():
+            count = len(tracker.variables)
+            tracker_vars = tracker.stateless_update_state(metrics_vars[start:start + count],
+                                                          values[name])
+            logs[name] = tracker.stateless_result(tracker_vars)
+            new_vars.extend(tracker_vars)
+            start += count
+        return logs, new_vars
+
+    def _train_step_jax(self, state, data):
+        import jax  # Only reached under KERAS_BACKEND=jax.
+
+        parts = self._split_state(state)
         # discriminator_logits shares D's layers, so it takes D's variable lists as they are.
         generator, discriminator = self.generator, self.discriminator_logits
         real = real_images_to_model_range(data["real"], self.channels)
+        g_train = parts["g_train"]
 
         def d_loss_fn(d_train, g_non, d_non):
             fake, g_non = generator.stateless_call(g_train, g_non, data["z_d"], training=True)
@@ -243,45 +284,43 @@ class DCGAN(keras.Model):
             aux = (d_loss_real, d_loss_fake, l_real, l_fake, g_non, d_non)
             return d_loss_real + d_loss_fake, aux
 
-        (_, aux), d_grads = jax.value_and_grad(d_loss_fn, has_aux=True)(d_train, g_non, d_non)
-        d_loss_real, d_loss_fake, l_real, l_fake, g_non, d_non = aux
-        d_train, d_opt_vars = self.d_optimizer.stateless_apply(d_opt_vars, d_grads, d_train)
+        (_, aux), d_grads = jax.value_and_grad(d_loss_fn, has_aux=True)(
+            parts["d_train"], parts["g_non"], parts["d_non"])
+        d_loss_real, d_loss_fake, l_real, l_fake, parts["g_non"], parts["d_non"] = aux
+        parts["d_train"], parts["d_opt"] = self.d_optimizer.stateless_apply(
+            parts["d_opt"], d_grads, parts["d_train"])
+        d_train = parts["d_train"]
 
         def g_loss_fn(g_train, g_non, d_non):
             fake, g_non = generator.stateless_call(g_train, g_non, data["z_g"], training=True)
             l_gen, d_non = discriminator.stateless_call(d_train, d_non, fake, training=True)
             return binary_cross_entropy_from_logits(1.0, l_gen), (g_non, d_non)
 
-        (g_loss, (g_non, d_non)), g_grads = jax.value_and_grad(g_loss_fn, has_aux=True)(
-            g_train, g_non, d_non
-        )
-        g_train, g_opt_vars = self.g_optimizer.stateless_apply(g_opt_vars, g_grads, g_train)
-
-        new_trainable = list(trainable)
-        for i, v in zip(maps["g_train"], g_train):
-            new_trainable[i] = v
-        for i, v in zip(maps["d_train"], d_train):
-            new_trainable[i] = v
-        new_non_trainable = list(non_trainable)
-        for i, v in zip(maps["g_non"], g_non):
-            new_non_trainable[i] = v
-        for i, v in zip(maps["d_non"], d_non):
-            new_non_trainable[i] = v
+        (g_loss, (parts["g_non"], parts["d_non"])), g_grads = jax.value_and_grad(
+            g_loss_fn, has_aux=True)(g_train, parts["g_non"], parts["d_non"])
+        parts["g_train"], parts["g_opt"] = self.g_optimizer.stateless_apply(
+            parts["g_opt"], g_grads, g_train)
 
         values = self._metric_values(d_loss_real, d_loss_fake, g_loss, l_real, l_fake)
-        logs, new_metrics_vars, start = {}, [], 0
-        for name, tracker in self.trackers.items():
-            count = len(tracker.variables)
-            tracker_vars = tracker.stateless_update_state(
-                metrics_vars[start:start + count], values[name]
-            )
-            logs[name] = tracker.stateless_result(tracker_vars)
-            new_metrics_vars.extend(tracker_vars)
-            start += count
-        new_state = (
-            new_trainable,
-            new_non_trainable,
-            list(d_opt_vars) + list(g_opt_vars),
-            new_metrics_vars,
-        )
-        return logs, new_state
+        logs, parts["metrics"] = self._update_metrics_jax(parts["metrics"], values)
+        return logs, self._join_state(state, parts)
+
+
+def make_gan(preset, seed: int, synchronized_bn: bool = False,
+             mixed_precision: bool = False) -> DCGAN:
+    """The compiled GAN of ``preset``: both networks seeded with ``seed``, Adam with the
+    preset's learning rates and ``beta_1`` for each. Training and restoring use this one
+    factory, so a restored GAN has the optimizers it was trained with."""
+    from cxr_gan.gan.models import build_discriminator, build_generator, dtype_policy
+
+    with dtype_policy(mixed_precision):
+        generator = build_generator(preset, seed=seed, synchronized_bn=synchronized_bn)
+        discriminator = build_discriminator(preset, seed=seed, synchronized_bn=synchronized_bn)
+    gan = DCGAN(generator, discriminator, name="dcgan")
+    gan.compile(
+        d_optimizer=keras.optimizers.Adam(preset.d_learning_rate, beta_1=preset.beta_1,
+                                          name="d_adam"),
+        g_optimizer=keras.optimizers.Adam(preset.g_learning_rate, beta_1=preset.beta_1,
+                                          name="g_adam"),
+    )
+    return gan

@@ -26,7 +26,7 @@ from typing import Iterator
 
 import keras
 
-from cxr_gan.config import GANPreset
+from cxr_gan.gan.config import GANPreset
 
 
 @dataclasses.dataclass(frozen=True)

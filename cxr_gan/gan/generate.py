@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from cxr_gan.runs import atomic_write_bytes
+from cxr_gan.cli import UserError
+from cxr_gan.io import atomic_write_bytes
 
 
 def noise_for_indices(seed: int, indices, latent_dim: int) -> np.ndarray:
@@ -73,19 +74,29 @@ def write_pngs(images: np.ndarray, out_dir: Path | str, seed: int, start: int = 
 
 def generate_pngs(generator_path: Path | str, num_images: int, seed: int, out_dir: Path | str,
                   stretch: bool = False, batch_size: int = 64) -> list[Path]:
-    """Loads a saved ``generator.keras`` and writes ``num_images`` seeded PNGs to ``out_dir``."""
+    """Loads a saved ``generator.keras`` and writes ``num_images`` seeded PNGs to ``out_dir``.
+
+    Raises:
+        UserError: No generator at ``generator_path``, or ``out_dir`` already holds images of
+            this seed (results are never overwritten).
+    """
     import keras
 
-    generator_path = Path(generator_path)
+    generator_path, out_dir = Path(generator_path), Path(out_dir)
     if not generator_path.is_file():
-        raise FileNotFoundError(
+        raise UserError(
             f"Generator not found: {generator_path}. Train one with `python train_gan.py --out "
             "RUN` and pass RUN/generator.keras."
         )
+    if out_dir.is_dir() and any(out_dir.glob(f"gen-s{seed}-*.png")):
+        raise UserError(f"{out_dir} already holds generated images of seed {seed}: choose a "
+                        "new --out (images are never overwritten).")
     generator = keras.models.load_model(generator_path, compile=False)
+    progress = keras.utils.Progbar(num_images, unit_name="image")
     written = []
     for first in range(0, num_images, 1024):  # Bounded memory for large requests.
         count = min(1024, num_images - first)
         images = generate_uint8(generator, count, seed, batch_size, stretch, start=first)
         written += write_pngs(images, out_dir, seed, start=first)
+        progress.add(count)
     return written

@@ -43,7 +43,7 @@ from typing import Iterator
 import keras
 from keras import layers
 
-from cxr_gan.config import GANPreset
+from cxr_gan.gan.config import GANPreset
 
 # Offsets that keep the generator's and discriminator's initialiser seeds apart.
 _G_SEED_OFFSET = 0
@@ -95,12 +95,82 @@ def _check_seed(seed: int) -> None:
         raise ValueError(f"`seed` must be a non-negative integer. Received: seed={seed!r}")
 
 
+# -- blocks: each holds the flags of one kind of layer group ----------------------------------
+def _up_block(x, filters: int, index: int, preset: GANPreset, init: _Initializers,
+              batch_norm: bool, synchronized_bn: bool):
+    """Stride-2 transposed convolution, then BN + ReLU (paper) or LeakyReLU (paper-code)."""
+    x = layers.Conv2DTranspose(filters, preset.g_kernel, strides=2, padding="same",
+                               use_bias=not batch_norm, kernel_initializer=init(),
+                               name=f"up{index}_deconv")(x)
+    if batch_norm:
+        x = _batch_norm(f"up{index}_bn", synchronized_bn)(x)
+        return layers.ReLU(name=f"up{index}_relu")(x)
+    return layers.LeakyReLU(negative_slope=preset.leaky_slope, name=f"up{index}_lrelu")(x)
+
+
+def _down_block(x, filters: int, index: int, preset: GANPreset, init: _Initializers,
+                batch_norm: bool, synchronized_bn: bool):
+    """Strided convolution [-> BN] -> LeakyReLU. With BN after it, a convolution's bias is
+    redundant (BN's beta replaces it)."""
+    strides = preset.d_first_stride if index == 1 else 2
+    x = layers.Conv2D(filters, preset.d_kernel, strides=strides, padding="same",
+                      use_bias=not batch_norm, kernel_initializer=init(),
+                      name=f"down{index}_conv")(x)
+    if batch_norm:
+        x = _batch_norm(f"down{index}_bn", synchronized_bn)(x)
+    return layers.LeakyReLU(negative_slope=preset.leaky_slope, name=f"down{index}_lrelu")(x)
+
+
+# -- one body per architecture style (module docstring); the caller adds input and output -----
+def _paper_generator_body(z, preset: GANPreset, init: _Initializers, synchronized_bn: bool):
+    height, width, filters = preset.g_base
+    x = layers.Dense(height * width * filters, use_bias=False, kernel_initializer=init(),
+                     name="project")(z)
+    x = layers.Reshape((height, width, filters), name="project_reshape")(x)
+    x = _batch_norm("project_bn", synchronized_bn)(x)
+    x = layers.ReLU(name="project_relu")(x)
+    for index, block_filters in enumerate(preset.g_filters, start=1):
+        x = _up_block(x, block_filters, index, preset, init, True, synchronized_bn)
+    return layers.Conv2DTranspose(preset.channels, preset.g_kernel, strides=2, padding="same",
+                                  kernel_initializer=init(), name="to_image_deconv")(x)
+
+
+def _paper_code_generator_body(z, preset: GANPreset, init: _Initializers, synchronized_bn: bool):
+    height, width, filters = preset.g_base
+    x = layers.Dense(height * width * filters, kernel_initializer=init(), name="project")(z)
+    x = layers.LeakyReLU(negative_slope=preset.leaky_slope, name="project_lrelu")(x)
+    x = layers.Reshape((height, width, filters), name="project_reshape")(x)
+    for index, block_filters in enumerate(preset.g_filters, start=1):
+        x = _up_block(x, block_filters, index, preset, init, False, synchronized_bn)
+    return layers.Conv2D(preset.channels, 5, padding="same", kernel_initializer=init(),
+                         name="to_image_conv")(x)
+
+
+def _paper_discriminator_body(x, preset: GANPreset, init: _Initializers, synchronized_bn: bool):
+    for index, block_filters in enumerate(preset.d_filters, start=1):
+        # No BN on the input block (Radford et al.).
+        x = _down_block(x, block_filters, index, preset, init, index > 1, synchronized_bn)
+    return layers.Flatten(name="flatten")(x)
+
+
+def _paper_code_discriminator_body(x, preset: GANPreset, init: _Initializers,
+                                   synchronized_bn: bool):
+    for index, block_filters in enumerate(preset.d_filters, start=1):
+        x = _down_block(x, block_filters, index, preset, init, False, synchronized_bn)
+    return layers.Flatten(name="flatten")(x)
+
+
+_GENERATOR_BODIES = {"paper": _paper_generator_body, "paper-code": _paper_code_generator_body}
+_DISCRIMINATOR_BODIES = {"paper": _paper_discriminator_body,
+                         "paper-code": _paper_code_discriminator_body}
+
+
 def build_generator(preset: GANPreset, seed: int = 0,
                     synchronized_bn: bool = False) -> keras.Model:
-    """Builds the generator ``z -> image in [-1, 1]`` of ``preset``.
+    """Builds the generator ``z -> image in [-1, 1]`` of ``preset`` (its ``style``'s body).
 
     Args:
-        preset: Architecture, see ``cxr_gan.config.PRESETS``.
+        preset: Architecture, see ``cxr_gan.gan.config.PRESETS``.
         seed: Seeds every initialiser.
         synchronized_bn: Batch norm over the global batch of all TensorFlow replicas (for
             ``tf.distribute`` training; see ``cxr_gan.gan.distribute``).
@@ -111,33 +181,8 @@ def build_generator(preset: GANPreset, seed: int = 0,
     """
     _check_seed(seed)
     init = _Initializers(preset.init_stddev, seed + _G_SEED_OFFSET)
-    paper = preset.style == "paper"
-    height, width, filters = preset.g_base
     z = keras.Input(shape=(preset.latent_dim,), name="z")
-    x = layers.Dense(height * width * filters, use_bias=not paper, kernel_initializer=init(),
-                     name="project")(z)
-    if paper:
-        x = layers.Reshape((height, width, filters), name="project_reshape")(x)
-        x = _batch_norm("project_bn", synchronized_bn)(x)
-        x = layers.ReLU(name="project_relu")(x)
-    else:
-        x = layers.LeakyReLU(negative_slope=preset.leaky_slope, name="project_lrelu")(x)
-        x = layers.Reshape((height, width, filters), name="project_reshape")(x)
-    for index, block_filters in enumerate(preset.g_filters, start=1):
-        x = layers.Conv2DTranspose(block_filters, preset.g_kernel, strides=2, padding="same",
-                                   use_bias=not paper, kernel_initializer=init(),
-                                   name=f"up{index}_deconv")(x)
-        if paper:
-            x = _batch_norm(f"up{index}_bn", synchronized_bn)(x)
-            x = layers.ReLU(name=f"up{index}_relu")(x)
-        else:
-            x = layers.LeakyReLU(negative_slope=preset.leaky_slope, name=f"up{index}_lrelu")(x)
-    if paper:
-        x = layers.Conv2DTranspose(preset.channels, preset.g_kernel, strides=2, padding="same",
-                                   kernel_initializer=init(), name="to_image_deconv")(x)
-    else:
-        x = layers.Conv2D(preset.channels, 5, padding="same", kernel_initializer=init(),
-                          name="to_image_conv")(x)
+    x = _GENERATOR_BODIES[preset.style](z, preset, init, synchronized_bn)
     # Outputs stay float32 under a mixed-precision policy (stable losses, exact image range).
     image = layers.Activation("tanh", dtype="float32", name="to_image_tanh")(x)
     return keras.Model(z, image, name="generator")
@@ -145,34 +190,23 @@ def build_generator(preset: GANPreset, seed: int = 0,
 
 def build_discriminator(preset: GANPreset, seed: int = 0,
                         synchronized_bn: bool = False) -> keras.Model:
-    """Builds the discriminator ``image -> P(real)`` of ``preset``.
+    """Builds the discriminator ``image -> P(real)`` of ``preset`` (its ``style``'s body).
 
     Args:
-        preset: Architecture, see ``cxr_gan.config.PRESETS``.
+        preset: Architecture, see ``cxr_gan.gan.config.PRESETS``.
         seed: Seeds every initialiser and the dropout.
         synchronized_bn: As in ``build_generator``.
 
     Returns:
         A functional ``keras.Model`` named ``"discriminator"``: ``(batch, size, size,
-        channels)`` in [-1, 1] -> ``(batch, 1)`` probabilities.
+        channels)`` in [-1, 1] -> ``(batch, 1)`` probabilities. Its layer ``"logit"`` gives the
+        pre-sigmoid output that training uses.
     """
     _check_seed(seed)
     init = _Initializers(preset.init_stddev, seed + _D_SEED_OFFSET)
-    paper = preset.style == "paper"
     image = keras.Input(shape=(preset.image_size, preset.image_size, preset.channels),
                         name="image")
-    x = image
-    for index, block_filters in enumerate(preset.d_filters, start=1):
-        strides = preset.d_first_stride if index == 1 else 2
-        # With BN after it, a convolution's bias is redundant (BN's beta replaces it).
-        with_bn = paper and index > 1
-        x = layers.Conv2D(block_filters, preset.d_kernel, strides=strides, padding="same",
-                          use_bias=not with_bn, kernel_initializer=init(),
-                          name=f"down{index}_conv")(x)
-        if with_bn:
-            x = _batch_norm(f"down{index}_bn", synchronized_bn)(x)
-        x = layers.LeakyReLU(negative_slope=preset.leaky_slope, name=f"down{index}_lrelu")(x)
-    x = layers.Flatten(name="flatten")(x)
+    x = _DISCRIMINATOR_BODIES[preset.style](image, preset, init, synchronized_bn)
     if preset.d_dropout > 0:
         x = layers.Dropout(preset.d_dropout, seed=seed + _D_SEED_OFFSET, name="dropout")(x)
     x = layers.Dense(1, kernel_initializer=init(), dtype="float32", name="logit")(x)

@@ -19,9 +19,7 @@ run.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
 import json
 import math
 import signal
@@ -33,26 +31,27 @@ from typing import Any
 import keras
 import numpy as np
 
-from cxr_gan.backend import backend_versions, set_determinism
-from cxr_gan.config import GANRunConfig, dumps, run_config_from_dict, to_jsonable
-from cxr_gan.data import kermany
-from cxr_gan.data.phantoms import is_phantom_dataset
+from cxr_gan import checkpoints, plots
+from cxr_gan.backend import backend_versions, set_determinism, skip_failing_remapper
+from cxr_gan.cli import OptionError, UserError
+from cxr_gan.data import kermany, resolve_data
 from cxr_gan.gan.batches import GANBatches, GANStepRange
-from cxr_gan.gan.dcgan import DCGAN, METRIC_NAMES
+from cxr_gan.gan.config import GANRunConfig, get_preset, run_config_from_dict
+from cxr_gan.gan.dcgan import METRIC_NAMES, make_gan
 from cxr_gan.gan.distribute import Replicas, check_divisible, data_parallel
 from cxr_gan.gan.generate import generated_to_uint8
 from cxr_gan.gan.models import build_discriminator, build_generator, dtype_policy
-from cxr_gan import plots, runs
+from cxr_gan.io import atomic_write_text, csv_text, json_text, to_jsonable, write_json
 
 HISTORY_COLUMNS = ("epoch", "steps", "seconds") + METRIC_NAMES
 N_SAMPLES = 16
 
 
-class NonFiniteLossError(RuntimeError):
+class NonFiniteLossError(UserError, RuntimeError):
     """Training produced a NaN or Inf loss; the last good checkpoint is kept."""
 
 
-class RunDirectoryError(ValueError):
+class RunDirectoryError(UserError, ValueError):
     """The run directory cannot be used as asked (exists without --resume, or vice versa)."""
 
 
@@ -105,13 +104,9 @@ def prepare_training_images(config: GANRunConfig, strict: bool = False):
 
 
 def _history_text(rows) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=HISTORY_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: (int(row[k]) if k in ("epoch", "steps") else repr(float(row[k])))
-                         for k in HISTORY_COLUMNS})
-    return buffer.getvalue()
+    return csv_text(HISTORY_COLUMNS, (
+        [int(row[k]) if k in ("epoch", "steps") else repr(float(row[k])) for k in HISTORY_COLUMNS]
+        for row in rows))
 
 
 class _RunRecorder(keras.callbacks.Callback):
@@ -135,7 +130,6 @@ class _RunRecorder(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         self._epoch_steps += 1
-        self.trainer.global_step += 1
         if self.interrupted:
             self.model.stop_training = True
 
@@ -170,21 +164,11 @@ class _Trainer:
         self.verbose = verbose
         self.replicas = replicas
         preset = config.preset
-        synchronized = bool(replicas and replicas.synchronized_batch_norm)
-        with dtype_policy(config.mixed_precision):
-            self.generator = build_generator(preset, seed=config.seed,
-                                             synchronized_bn=synchronized)
-            self.discriminator = build_discriminator(preset, seed=config.seed,
-                                                     synchronized_bn=synchronized)
-        self.gan = DCGAN(self.generator, self.discriminator, name="dcgan")
-        self.gan.compile(
-            d_optimizer=keras.optimizers.Adam(preset.d_learning_rate, beta_1=preset.beta_1,
-                                              name="d_adam"),
-            g_optimizer=keras.optimizers.Adam(preset.g_learning_rate, beta_1=preset.beta_1,
-                                              name="g_adam"),
-        )
+        self.gan = make_gan(preset, config.seed,
+                            synchronized_bn=bool(replicas and replicas.synchronized_batch_norm),
+                            mixed_precision=config.mixed_precision)
+        self.generator, self.discriminator = self.gan.generator, self.gan.discriminator
         self.batches = GANBatches(loaded.images, preset, seed=config.seed)
-        self.global_step = 0
         self.history: list[dict[str, float]] = []
         sample_rng = np.random.default_rng([config.seed, 7])
         self.sample_noise = sample_rng.standard_normal((N_SAMPLES, preset.latent_dim),
@@ -192,25 +176,28 @@ class _Trainer:
         self.sample_real = loaded.images[:N_SAMPLES, ..., 0]
 
     # -- state -----------------------------------------------------------------------------
+    @property
+    def global_step(self) -> int:
+        return self.gan.global_step
+
     def save_checkpoint(self) -> Path:
         meta = {"config": to_jsonable(self.config), "history": self.history}
-        return runs.save_checkpoint(self.run_dir, self.gan.state_variables(), self.global_step,
-                                    meta)
+        return checkpoints.save_checkpoint(self.run_dir, self.gan.state_variables(),
+                                           self.global_step, meta)
 
     def restore_latest(self) -> Path | None:
-        found = runs.list_checkpoints(self.run_dir)
+        found = checkpoints.list_checkpoints(self.run_dir)
         if not found:
             return None
         step, path = found[-1]
-        header = runs.load_checkpoint(path, self.gan.state_variables())
-        self.global_step = int(header["global_step"])
+        header = checkpoints.load_checkpoint(path, self.gan.state_variables())
         completed = self.global_step // self.config.steps_per_epoch
         self.history = [row for row in header["history"] if row["epoch"] <= completed]
         return path
 
     def record_epoch(self, row: dict[str, float]) -> None:
         self.history.append(row)
-        runs.atomic_write_text(self.run_dir / "history.csv", _history_text(self.history))
+        atomic_write_text(self.run_dir / "history.csv", _history_text(self.history))
         epoch = int(row["epoch"])
         if epoch % self.config.checkpoint_every == 0 or epoch == self.config.epochs:
             self.save_checkpoint()
@@ -264,7 +251,7 @@ class _Trainer:
         finally:
             signal.signal(signal.SIGINT, previous_handler)
         if recorder.non_finite:
-            found = runs.list_checkpoints(self.run_dir)
+            found = checkpoints.list_checkpoints(self.run_dir)
             last = found[-1][1] if found else "none yet"
             raise NonFiniteLossError(
                 f"Non-finite loss at epoch {recorder.non_finite['epoch']}: "
@@ -277,9 +264,39 @@ class _Trainer:
             print(f"Saved {path}; continue with --resume.", file=sys.stderr)
         else:
             generator, discriminator = self.portable_models()
-            runs.atomic_save_keras(generator, self.run_dir / "generator.keras")
-            runs.atomic_save_keras(discriminator, self.run_dir / "discriminator.keras")
+            checkpoints.atomic_save_keras(generator, self.run_dir / "generator.keras")
+            checkpoints.atomic_save_keras(discriminator, self.run_dir / "discriminator.keras")
         return GANRunResult(self.run_dir, self.history, self.global_step, recorder.interrupted)
+
+
+def _config_to_run(config: GANRunConfig, run_dir: Path, resume: bool) -> GANRunConfig:
+    """The config a run goes on with: the saved one when resuming (``epochs`` from ``config``),
+    else ``config``; refuses a folder that holds a run without ``resume``, or vice versa."""
+    config_path = run_dir / "config.json"
+    if resume:
+        if not config_path.is_file():
+            raise RunDirectoryError(f"Nothing to resume: {config_path} does not exist. Start "
+                                    "the run without --resume.")
+        saved = run_config_from_dict(json.loads(config_path.read_text()))
+        return dataclasses.replace(saved, epochs=config.epochs)
+    if config_path.exists() or checkpoints.list_checkpoints(run_dir):
+        raise RunDirectoryError(
+            f"{run_dir} already holds a run. Continue it with --resume, or choose a new --out."
+        )
+    return config
+
+
+def _write_run_files(run_dir: Path, config: GANRunConfig, loaded, report: dict,
+                     replicas: Replicas) -> None:
+    """``manifest.csv``, ``data_report.json`` and the resolved ``config.json``."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(run_dir / "manifest.csv", kermany.manifest_csv_text(loaded.manifest_rows))
+    write_json(run_dir / "data_report.json", report)
+    resolved: dict[str, Any] = json.loads(json_text(config))
+    resolved["versions"] = backend_versions()
+    resolved["training_images"] = len(loaded.paths)
+    resolved["replicas"] = {"engine": replicas.engine, "devices": list(replicas.devices)}
+    write_json(run_dir / "config.json", resolved, sort_keys=True)
 
 
 def train_gan(config: GANRunConfig, run_dir: Path | str, resume: bool = False,
@@ -300,41 +317,22 @@ def train_gan(config: GANRunConfig, run_dir: Path | str, resume: bool = False,
         NonFiniteLossError: A loss became NaN or Inf.
     """
     run_dir = Path(run_dir)
-    config_path = run_dir / "config.json"
-    if resume:
-        if not config_path.is_file():
-            raise RunDirectoryError(f"Nothing to resume: {config_path} does not exist.")
-        saved = run_config_from_dict(json.loads(config_path.read_text()))
-        config = dataclasses.replace(saved, epochs=config.epochs)
-    elif config_path.exists() or runs.list_checkpoints(run_dir):
-        raise RunDirectoryError(
-            f"{run_dir} already holds a run. Continue it with --resume, or choose a new --out."
-        )
+    config = _config_to_run(config, run_dir, resume)
     if verbose == "auto":
         verbose = 1 if sys.stdout.isatty() else 2
     set_determinism(config.seed, config.deterministic)
+    skip_failing_remapper()
     loaded, report = prepare_training_images(config, strict=strict)
     if not resume:
         config = dataclasses.replace(
             config,
-            synthetic=config.synthetic or is_phantom_dataset(config.data),
             steps_per_epoch=GANBatches(loaded.images, config.preset, config.seed).steps_per_epoch,
             backend=keras.backend.backend(),
         )
     with data_parallel(config.data_parallel) as replicas:
         # Checked before anything is written, so a refused run leaves no run directory behind.
         check_divisible(config.preset, replicas.count)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        runs.atomic_write_text(run_dir / "manifest.csv",
-                               kermany.manifest_csv_text(loaded.manifest_rows))
-        runs.atomic_write_text(run_dir / "data_report.json",
-                               json.dumps(report, indent=2) + "\n")
-        resolved: dict[str, Any] = json.loads(dumps(config))
-        resolved["versions"] = backend_versions()
-        resolved["training_images"] = len(loaded.paths)
-        resolved["replicas"] = {"engine": replicas.engine, "devices": list(replicas.devices)}
-        runs.atomic_write_text(config_path,
-                               json.dumps(resolved, indent=2, sort_keys=True) + "\n")
+        _write_run_files(run_dir, config, loaded, report, replicas)
         trainer = _Trainer(config, run_dir, loaded, verbose, replicas)
         if resume:
             path = trainer.restore_latest()
@@ -346,38 +344,35 @@ def train_gan(config: GANRunConfig, run_dir: Path | str, resume: bool = False,
 
 
 def make_run_config(data: str | None, preset: str | None, epochs: int | None,
-                    batch_size: int | None = None, split: str = "official", split_seed: int = 0, seed: int = 0,
-                    resize_filter: str = "bilinear", checkpoint_every: int = 10,
+                    batch_size: int | None = None, split: str = "official", split_seed: int = 0,
+                    seed: int = 0, resize_filter: str = "bilinear", checkpoint_every: int = 10,
                     deterministic: bool = True, data_parallel: bool = False,
-                    mixed_precision: bool = False) -> GANRunConfig:
+                    mixed_precision: bool = False,
+                    cache_dir: str | None = None) -> GANRunConfig:
     """Resolves user options into a ``GANRunConfig``.
 
     Without ``data`` the embedded synthetic phantoms are made (once) and used, with the
     ``demo`` preset unless another is named; with ``data`` the default preset is ``paper``.
     """
-    from cxr_gan.config import get_preset
-    from cxr_gan.data.phantoms import default_cache_dir, ensure_phantom_dataset
-
-    synthetic = data is None
-    if synthetic:
-        data = str(ensure_phantom_dataset(default_cache_dir()))
-    chosen = get_preset(preset or ("demo" if synthetic else "paper"))
+    source = resolve_data(data, cache_dir)
+    chosen = get_preset(preset or ("demo" if data is None else "paper"))
     if batch_size is not None:
         if batch_size < 2:
-            raise ValueError(f"`batch_size` must be >= 2. Received: batch_size={batch_size}")
+            raise OptionError(f"--batch-size must be >= 2. Received: {batch_size}")
         # Keep the preset's ratio of discriminator to generator batch (paper-code: 64+64 / 128).
         d_batch = max(1, batch_size * chosen.real_batch // chosen.g_batch)
         chosen = dataclasses.replace(chosen, g_batch=batch_size, real_batch=d_batch,
                                      fake_batch=d_batch)
     if epochs is not None and epochs < 1:
-        raise ValueError(f"`epochs` must be >= 1. Received: epochs={epochs}")
+        raise OptionError(f"--epochs must be >= 1. Received: {epochs}")
     if checkpoint_every < 1:
-        raise ValueError(f"`checkpoint_every` must be >= 1. Received: {checkpoint_every}")
+        raise OptionError(f"--checkpoint-every must be >= 1. Received: {checkpoint_every}")
     return GANRunConfig(
-        preset=chosen, data=str(data), synthetic=synthetic, split=split, split_seed=split_seed,
-        epochs=epochs or chosen.epochs, seed=seed, resize_filter=resize_filter,
-        checkpoint_every=checkpoint_every, deterministic=deterministic,
-        data_parallel=data_parallel, mixed_precision=mixed_precision,
+        preset=chosen, data=str(source.root), synthetic=source.synthetic, split=split,
+        split_seed=split_seed, epochs=epochs or chosen.epochs, seed=seed,
+        resize_filter=resize_filter, checkpoint_every=checkpoint_every,
+        deterministic=deterministic, data_parallel=data_parallel,
+        mixed_precision=mixed_precision,
     )
 
 
@@ -407,15 +402,9 @@ def restore_generator(run_dir: Path | str) -> tuple[keras.Model, int]:
     """
     run_dir = Path(run_dir)
     config = run_config_from_dict(json.loads((run_dir / "config.json").read_text()))
-    found = runs.list_checkpoints(run_dir)
+    found = checkpoints.list_checkpoints(run_dir)
     if not found:
-        raise RunDirectoryError(f"No checkpoint in {run_dir / runs.CHECKPOINT_DIR}.")
-    generator = build_generator(config.preset, seed=config.seed)
-    discriminator = build_discriminator(config.preset, seed=config.seed)
-    gan = DCGAN(generator, discriminator)
-    gan.compile(
-        d_optimizer=keras.optimizers.Adam(config.preset.d_learning_rate, name="d_adam"),
-        g_optimizer=keras.optimizers.Adam(config.preset.g_learning_rate, name="g_adam"),
-    )
-    header = runs.load_checkpoint(found[-1][1], gan.state_variables())
-    return generator, int(header["global_step"])
+        raise RunDirectoryError(f"No checkpoint in {run_dir / checkpoints.CHECKPOINT_DIR}.")
+    gan = make_gan(config.preset, config.seed, mixed_precision=config.mixed_precision)
+    checkpoints.load_checkpoint(found[-1][1], gan.state_variables())
+    return gan.generator, gan.global_step

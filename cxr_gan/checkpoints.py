@@ -1,13 +1,10 @@
-"""Run directories: atomic writes, training checkpoints and their recovery.
-
-Every file a run writes goes through ``atomic_write_*``: the bytes go to a temporary file in the
-same folder, are flushed to disk, and the temporary file is renamed over the target. A run
-killed at any moment leaves either the old file or the new one, never a torn one.
+"""Keras-aware training checkpoints and saved models, written atomically.
 
 Checkpoints (``checkpoints/ckpt-STEP.npz``) hold every variable needed to continue a run
 exactly (weights, batch-norm statistics, seed-generator state, optimizer slots and counters) in
 a fixed order, with the variables' paths and shapes, the global step and the run's config, so
-that a checkpoint from another run or another preset is refused rather than half-loaded.
+that a checkpoint of another preset or version (other variables or shapes) is refused rather
+than half-loaded.
 """
 
 from __future__ import annotations
@@ -16,11 +13,13 @@ import io
 import json
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+
+from cxr_gan.cli import UserError
+from cxr_gan.io import atomic_write_bytes
 
 CHECKPOINT_DIR = "checkpoints"
 _CHECKPOINT_PATTERN = re.compile(r"^ckpt-(\d{9})\.npz$")
@@ -30,26 +29,8 @@ KEEP_CHECKPOINTS = 2
 _SEED_GENERATOR_NAME = re.compile(r"seed_generator(_\d+)?")
 
 
-def atomic_write_bytes(path: Path | str, data: bytes) -> None:
-    """Writes ``data`` to ``path`` atomically (temporary file, fsync, rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_text(path: Path | str, text: str) -> None:
-    """Writes ``text`` (UTF-8) to ``path`` atomically."""
-    atomic_write_bytes(path, text.encode("utf-8"))
+class CheckpointMismatchError(UserError, ValueError):
+    """A checkpoint's variables do not match the model (another preset or version)."""
 
 
 def atomic_save_keras(model, path: Path | str) -> None:
@@ -133,21 +114,21 @@ def load_checkpoint(path: Path | str, variables: Sequence[Any]) -> dict[str, Any
     """Assigns a checkpoint's values to ``variables``; returns its header.
 
     Raises:
-        ValueError: The checkpoint's variables do not match (count, path or shape): it belongs
+        CheckpointMismatchError: The checkpoint's variables do not match (count, path or shape): it belongs
             to another preset or version. Nothing is assigned in that case.
     """
     with np.load(path) as data:
         header = json.loads(bytes(data["header"]).decode("utf-8"))
         paths, shapes = header["paths"], header["shapes"]
         if len(paths) != len(variables):
-            raise ValueError(
+            raise CheckpointMismatchError(
                 f"Checkpoint {path} holds {len(paths)} variables, the model has "
                 f"{len(variables)}: it was written by another preset or version. "
                 "Start a new run directory, or resume with the config it was made with."
             )
         for i, (variable, saved_path, shape) in enumerate(zip(variables, paths, shapes)):
             if _comparable(variable.path) != _comparable(saved_path) or list(variable.shape) != list(shape):
-                raise ValueError(
+                raise CheckpointMismatchError(
                     f"Checkpoint {path}: variable {i} is {saved_path} {shape}, the model has "
                     f"{variable.path} {list(variable.shape)}. Resume with the matching config."
                 )

@@ -1,14 +1,16 @@
-"""Generation (seeded PNGs, 8-bit mapping, the authors' stretch) and the train_gan.py CLI."""
+"""Generation (seeded PNGs, 8-bit mapping, the authors' stretch), the demo phantoms, and
+train_gan.py train + generate end to end."""
 
 import numpy as np
 import pytest
 from PIL import Image
 
 import train_gan
-from cxr_gan.config import PRESETS
-from cxr_gan.data.phantoms import PhantomSpec, ensure_phantom_dataset, is_phantom_dataset
+from cxr_gan.gan.config import PRESETS
+from cxr_gan.data.phantoms import PhantomSpec, ensure_phantom_dataset
 from cxr_gan.gan.generate import generate_uint8, generated_to_uint8, noise_for_indices
 from cxr_gan.gan.models import build_generator
+from cxr_gan.io import is_synthetic
 
 
 def test_tanh_to_uint8_mapping():
@@ -35,7 +37,10 @@ def test_phantoms_are_deterministic_and_imbalanced(tmp_path):
     b = ensure_phantom_dataset(tmp_path / "b", spec)
     files_a = sorted(p.relative_to(a) for p in a.rglob("*.png"))
     assert files_a == sorted(p.relative_to(b) for p in b.rglob("*.png"))
-    assert len(files_a) == 30 and is_phantom_dataset(a)
+    assert len(files_a) == 30
+    # Synthetic by the marker file in its root, from any folder inside, whatever the names.
+    assert is_synthetic(a) and is_synthetic(a / "train" / "NORMAL")
+    assert not is_synthetic(tmp_path)
     assert all((a / f).read_bytes() == (b / f).read_bytes() for f in files_a)
     normal = np.asarray(Image.open(next((a / "train/NORMAL").iterdir())))
     assert normal.shape == (32, 32) and normal.std() > 10
@@ -59,10 +64,15 @@ def test_cli_trains_and_generates(tiny_phantoms, tmp_path, capsys):
         assert image.mode == "L" and image.size == (64, 64)
 
 
-def test_cli_help_documents_every_option(capsys):
-    with pytest.raises(SystemExit):
-        train_gan.main(["train", "--help"])
-    text = capsys.readouterr().out
-    for option in ("--data", "--preset", "--epochs", "--batch-size", "--seed", "--out", "--resume",
-                   "--strict", "--split"):
-        assert option in text
+def test_generate_refuses_to_overwrite_and_a_missing_generator(tiny_phantoms, tmp_path):
+    from cxr_gan.cli import UserError
+    from cxr_gan.gan.generate import generate_pngs
+
+    with pytest.raises(UserError, match="Generator not found: .*nothing.keras"):
+        generate_pngs(tmp_path / "nothing.keras", 2, 0, tmp_path / "out")
+    generator = build_generator(PRESETS["demo"], seed=0)
+    generator.save(tmp_path / "g.keras")
+    generate_pngs(tmp_path / "g.keras", 2, 0, tmp_path / "out")
+    with pytest.raises(UserError, match="already holds generated images of seed 0"):
+        generate_pngs(tmp_path / "g.keras", 2, 0, tmp_path / "out")
+    assert len(generate_pngs(tmp_path / "g.keras", 2, 1, tmp_path / "out")) == 2  # Other seed.

