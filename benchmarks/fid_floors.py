@@ -34,7 +34,8 @@ def main() -> int:
     parser.add_argument("--cache-dir", default=None)
     args = parser.parse_args()
     from cxr_gan.io import default_cache_dir
-    from cxr_gan.fid.features import FeatureExtractor, compare, list_images
+    from cxr_gan.fid.features import FeatureExtractor, compare
+    from cxr_gan.io import list_images
 
     data = Path(args.data)
     extractor = FeatureExtractor(cache_dir=Path(args.cache_dir or default_cache_dir() / "fid"))

@@ -142,3 +142,16 @@ def test_real_pooled_split_matches_paper_table_2(real_data):
 def test_real_duplicate_groups(real_data):
     records = [r for r in kermany.scan(real_data) if r.folder != "val"]
     assert len(kermany.duplicate_groups(real_data, records)) == 30
+
+
+@pytest.mark.real_data
+def test_real_pooled_test_set_is_the_one_the_committed_results_used(real_data):
+    import csv
+
+    from tests.conftest import REPO
+
+    test = kermany.split_records(kermany.scan(real_data), "pooled", seed=0)["test"]
+    for run in sorted((REPO / "results" / "cpu-classifier" / "pooled").glob("*-s*")):
+        with open(run / "predictions.csv") as handle:
+            committed = [(row["path"], row["label"]) for row in csv.DictReader(handle)]
+        assert committed == [(r.path, r.label) for r in test], run.name

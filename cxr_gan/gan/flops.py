@@ -5,6 +5,10 @@ classifier's ``SeparableConv2D`` / ``DepthwiseConv2D``): one multiply-add is 2 F
 1 % of the total for the 128-px presets, and are left out, so an achieved rate computed from
 this count is a slight underestimate of the work done.
 
+It lives in the package, not in ``benchmarks/``, because it reads the layers of the networks
+that ``cxr_gan.gan.models`` builds and is tested against hand counts with them; the benchmark
+scripts are not an importable package.
+
 Per image, a layer's forward pass costs ``F``:
 
 - ``Dense(n_in -> n_out)``: ``2 * n_in * n_out``;
