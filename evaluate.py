@@ -46,7 +46,7 @@ def _parser():
     memo.add_argument("--holdout", default=None,
                       help="real images of the class not used in training (default: a random "
                            "20%% of --train is held out for the baseline)")
-    memo.add_argument("--percentile", type=cli.fraction, default=1.0,
+    memo.add_argument("--percentile", type=cli.percentile, default=1.0,
                       help="flag a fake closer to train than this percentile of held-out reals")
     flags.add(memo, "--out", "--seed", "--fid-weights", "--preprocessing", "--cache-dir",
               "--debug", out="folder for memorization.csv, its summary and figures",

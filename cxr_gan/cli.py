@@ -30,6 +30,14 @@ class OptionError(UserError, ValueError):
     """An option value the code refuses (also a ``ValueError`` for code that calls it)."""
 
 
+class MissingInputError(UserError, FileNotFoundError):
+    """A file or folder the command reads is absent or holds nothing usable."""
+
+
+class BadFileError(UserError, ValueError):
+    """A file the command reads is damaged or not what it should be."""
+
+
 def os_error_message(error: OSError) -> str | None:
     """A user-facing message for the OS errors a user can fix (disk full, no permission)."""
     where = error.filename or "a file"
@@ -38,6 +46,9 @@ def os_error_message(error: OSError) -> str | None:
                "another --out (files written before are intact)."
     if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return f"Cannot write {where} ({error.strerror}): choose a folder you can write to."
+    if error.errno in (errno.ENOENT, errno.ENOTDIR, errno.EISDIR):
+        return f"{where}: {error.strerror}. Check the path (an --out must lie in a folder " \
+               "you can write to)."
     return None
 
 
@@ -71,13 +82,6 @@ def quiet_backend_logs() -> None:
 
 
 # -- argument types: bad values fail in argparse, before any backend is imported ---------------
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text}")
-    return value
-
-
 def at_least(minimum: int) -> Callable[[str], int]:
     """An argparse type: an integer >= ``minimum``."""
     def parse(text: str) -> int:
@@ -90,14 +94,11 @@ def at_least(minimum: int) -> Callable[[str], int]:
     return parse
 
 
-def non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text}")
-    return value
+positive_int = at_least(1)
+non_negative_int = at_least(0)
 
 
-def fraction(text: str) -> float:
+def percentile(text: str) -> float:
     value = float(text)
     if not 0.0 < value < 100.0:
         raise argparse.ArgumentTypeError(f"must be a percentile in (0, 100), got {text}")

@@ -11,6 +11,7 @@ command refuses an ``--out`` that holds its results: choose a new one, or ``trai
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from cxr_gan import cli
@@ -99,8 +100,6 @@ def command(subs, name: str, help_text: str) -> argparse.ArgumentParser:
 
 def resolve_verbose(value: int | None) -> int:
     """``--verbose``, with its default resolved: 1 on a terminal, else 2."""
-    import sys
-
     return (1 if sys.stdout.isatty() else 2) if value is None else value
 
 

@@ -1,6 +1,7 @@
 """The low layer for files: atomic writes, CSV and JSON, the cache folder, image listing.
 
-Imports nothing from the rest of the package, so every layer above may use it.
+Imports nothing from the rest of the package but its sibling ``cli`` (the error types), so every
+layer above may use it.
 
 Every file a run writes goes through ``atomic_write_bytes``: the bytes go to a temporary file in
 the same folder, are flushed to disk, and the temporary file is renamed over the target. A run
@@ -19,6 +20,8 @@ import os
 import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Sequence
+
+from cxr_gan.cli import BadFileError, MissingInputError
 
 IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png")
 # Written into the root of the synthetic demo data set; its presence is what makes data synthetic.
@@ -73,6 +76,23 @@ def json_text(value: Any, sort_keys: bool = False) -> str:
     return json.dumps(to_jsonable(value), indent=2, sort_keys=sort_keys) + "\n"
 
 
+def read_json(path: Path | str) -> Any:
+    """The JSON value in ``path``.
+
+    Raises:
+        MissingInputError: No such file.
+        BadFileError: The file is not valid JSON (the message names it).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise MissingInputError(f"{path} not found: check the folder it should be in.")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise BadFileError(f"{path} is not valid JSON ({error}): it was damaged or is not "
+                           "the file this command writes.") from None
+
+
 def write_json(path: Path | str, value: Any, sort_keys: bool = False) -> None:
     """Writes ``value`` as readable JSON, atomically."""
     atomic_write_text(path, json_text(value, sort_keys))
@@ -117,15 +137,15 @@ def list_images(folder: Path | str, recursive: bool = True) -> list[Path]:
     """The image files in ``folder`` (and below it when ``recursive``), sorted.
 
     Raises:
-        FileNotFoundError: ``folder`` is not a folder or holds no image file.
+        MissingInputError: ``folder`` is not a folder or holds no image file.
     """
     folder = Path(folder)
     if not folder.is_dir():
-        raise FileNotFoundError(f"Image folder not found: {folder}")
+        raise MissingInputError(f"Image folder not found: {folder}")
     candidates = folder.rglob("*") if recursive else folder.iterdir()
     files = sorted(p for p in candidates if is_image_file(p))
     if not files:
-        raise FileNotFoundError(
+        raise MissingInputError(
             f"No .jpeg, .jpg or .png file in {folder}: point the option at a folder of images.")
     return files
 

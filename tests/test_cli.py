@@ -158,3 +158,53 @@ def test_a_full_disk_is_one_message(capsys):
     assert cli.run_script(fills_the_disk, []) == cli.EXIT_USER_ERROR
     line = _one_line_error(capsys)
     assert "No space left on the device while writing /runs/x/history.csv" in line
+
+
+def test_a_missing_or_damaged_input_is_one_message(tmp_path, capsys):
+    from cxr_gan.io import list_images, read_json
+
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(cli.MissingInputError, match="Image folder not found: .*nowhere"):
+        list_images(tmp_path / "nowhere")
+    with pytest.raises(cli.MissingInputError, match="No .jpeg, .jpg or .png file in .*empty"):
+        list_images(tmp_path / "empty")
+    (tmp_path / "broken.json").write_text("{half")
+    with pytest.raises(cli.BadFileError, match="broken.json is not valid JSON"):
+        read_json(tmp_path / "broken.json")
+    # Through a script: a run folder without config.json.
+    code = cli.run_script(evaluate.main, ["fid", "--run", str(tmp_path / "nowhere"), "--fake",
+                                          str(tmp_path / "empty")])
+    assert code == cli.EXIT_USER_ERROR
+    assert f"{tmp_path / 'nowhere' / 'config.json'} not found" in _one_line_error(capsys)
+
+
+def test_a_damaged_classifier_run_is_named(tmp_path, capsys):
+    run = tmp_path / "runs" / "none-s0"
+    run.mkdir(parents=True)
+    (run / "config.json").write_text("{}")
+    (run / "metrics.json").write_text("{truncated")
+    code = cli.run_script(evaluate.main, ["report", "--runs", str(tmp_path / "runs"),
+                                          "--out", str(tmp_path / "report")])
+    assert code == cli.EXIT_USER_ERROR
+    assert f"{run / 'metrics.json'} is not valid JSON" in _one_line_error(capsys)
+    assert not (tmp_path / "report").exists()
+
+
+def test_too_few_images_for_the_batch_is_one_message(tiny_phantoms, tmp_path, capsys):
+    # The default preset with --data is 'paper' (batch 128); the tiny set has 24 images.
+    code = cli.run_script(train_gan.main, ["--data", str(tiny_phantoms), "--out",
+                                           str(tmp_path / "run")])
+    assert code == cli.EXIT_USER_ERROR
+    assert ("24 training images are fewer than one real batch (128) of preset 'paper': give a "
+            "smaller --batch-size") in _one_line_error(capsys)
+    assert not (tmp_path / "run").exists()
+
+
+def test_an_out_that_cannot_be_made_is_one_message(tiny_phantoms, capsys):
+    # /proc refuses new folders (ENOENT): the run says so instead of a traceback.
+    code = cli.run_script(train_gan.main, ["--data", str(tiny_phantoms), "--preset", "demo",
+                                           "--batch-size", "8", "--epochs", "1",
+                                           "--out", "/proc/cxr_gan_no_such_run"])
+    assert code == cli.EXIT_USER_ERROR
+    line = _one_line_error(capsys)
+    assert "/proc/cxr_gan_no_such_run: No such file or directory. Check the path" in line

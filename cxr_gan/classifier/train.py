@@ -143,15 +143,11 @@ def _generated_images(config: ClassifierRunConfig, n: int) -> np.ndarray | None:
     if not config.generator:
         raise UserError(f"Method {config.method!r} needs --generator G.keras or --gan-images "
                         "DIR (made by `train_gan.py generate`).")
-    if not Path(config.generator).is_file():
-        raise UserError(f"Generator not found: {config.generator}. Train one with "
-                        "`train_gan.py --out RUN` and pass RUN/generator.keras.")
     from PIL import Image
 
-    from cxr_gan.gan.generate import generate_uint8
+    from cxr_gan.gan.generate import generate_uint8, load_generator
 
-    generator = keras.models.load_model(config.generator, compile=False)
-    images = generate_uint8(generator, n, seed=config.seed)
+    images = generate_uint8(load_generator(config.generator), n, seed=config.seed)
     resized = [np.asarray(Image.fromarray(im, "L").resize(
         (config.image_size, config.image_size), RESIZE_FILTERS[config.resize_filter]))
         for im in images]

@@ -8,7 +8,6 @@ Input: run directories written by ``train_classifier.py`` (``config.json``,
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections import defaultdict
 from pathlib import Path
 from typing import Sequence
@@ -17,10 +16,10 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_curve
 
-from cxr_gan.cli import UserError
+from cxr_gan.cli import BadFileError, UserError
 from cxr_gan.evaluation import paper
 from cxr_gan.evaluation.metrics import mcnemar_exact, metrics_from_counts
-from cxr_gan.io import atomic_write_text
+from cxr_gan.io import atomic_write_text, read_json
 from cxr_gan.plots import RocCurves, plot_roc_curves
 
 TABLE_1 = ("accuracy", "precision", "recall", "f1", "auc", "auc_thresholded", "fpr", "tpr")
@@ -29,9 +28,14 @@ COUNTS = ("tn", "fp", "fn", "tp")
 
 
 def load_run(run_dir: Path) -> dict:
-    config = json.loads((run_dir / "config.json").read_text())
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    predictions = pd.read_csv(run_dir / "predictions.csv")
+    """A classifier run's config, metrics and predictions; a damaged file is named."""
+    config = read_json(run_dir / "config.json")
+    metrics = read_json(run_dir / "metrics.json")
+    try:
+        predictions = pd.read_csv(run_dir / "predictions.csv")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        raise BadFileError(f"{run_dir / 'predictions.csv'} cannot be read ({error}): rerun "
+                           "that classifier run.") from None
     return {"dir": str(run_dir), "config": config, "metrics": metrics,
             "predictions": predictions}
 
@@ -73,11 +77,10 @@ class Report:
     runs: list
 
 
-def _provenance(loaded: list[dict], methods: Sequence[str]) -> str:
+def _provenance(loaded: list[dict], methods: Sequence[str], synthetic: bool) -> str:
     def values(key):
         return sorted({r["config"][key] for r in loaded})
 
-    synthetic = any(r["config"]["synthetic"] for r in loaded)
     gan_sources = sorted({r["config"].get("generator") or r["config"].get("gan_images") or ""
                           for r in loaded if r["config"]["method"].startswith("gan")} - {""})
     gan_text = f" | GAN images: {', '.join(gan_sources)}" if gan_sources else ""
@@ -148,8 +151,9 @@ def make_report(run_dirs: Sequence[Path | str]) -> Report:
     # The paper's numbers are on its pooled 80/20 split (1172 test images): shown beside ours
     # only when every run used that split.
     beside_paper = sorted({r["config"]["split"] for r in loaded}) == ["pooled"]
-    return Report(provenance=_provenance(loaded, list(by_method)),
-                  synthetic=any(r["config"]["synthetic"] for r in loaded),
+    synthetic = any(r["config"]["synthetic"] for r in loaded)
+    return Report(provenance=_provenance(loaded, list(by_method), synthetic),
+                  synthetic=synthetic,
                   beside_paper=beside_paper, table1=table_1(by_method, beside_paper),
                   table2=table_2(by_method, beside_paper), mcnemar=mcnemar_table(by_method),
                   runs=loaded)

@@ -80,12 +80,13 @@ class Distances:
 
 
 def memorization_distances(train: Points, fake: Points, holdout: Points | None,
-                           percentile: float, seed: int) -> Distances:
+                           percentile: float, seed: int,
+                           holdout_name: str = "held-out folder") -> Distances:
     """Distances and thresholds of the check (module docstring). Without ``holdout``, a seeded
     ``HOLDOUT_FRACTION`` of ``train`` is held out and compared with the rest."""
     if holdout is not None:
         base = train
-        baseline = "held-out folder vs all training images"
+        baseline = f"{holdout_name} vs all training images"
     else:
         order = np.random.default_rng(seed).permutation(len(train.features))
         n_hold = max(1, int(round(HOLDOUT_FRACTION * len(order))))
@@ -175,7 +176,8 @@ def memorization_check(train_dir: Path | str, fake_dir: Path | str, out_dir: Pat
     train, train_paths, train_images = _read_set(extractor, train_dir)
     fake, fake_paths, fake_images = _read_set(extractor, fake_dir)
     holdout = _read_set(extractor, holdout_dir)[0] if holdout_dir else None
-    distances = memorization_distances(train, fake, holdout, percentile, seed)
+    distances = memorization_distances(train, fake, holdout, percentile, seed,
+                                       holdout_name=f"held-out folder {holdout_dir}")
     flags = distances.flags
     write_csv(out_dir / "memorization.csv",
               ("fake", "nearest_train", "feature_distance", "pixel_distance", "flag"),
@@ -184,8 +186,6 @@ def memorization_check(train_dir: Path | str, fake_dir: Path | str, out_dir: Pat
                 "near-copy" if flags[i] else "") for i, path in enumerate(fake_paths)))
     summary = summarize(distances, train_dir, fake_dir, len(train_paths), len(fake_paths),
                         percentile, extractor.weights_sha256)
-    if holdout_dir:
-        summary["baseline"] = f"held-out folder {holdout_dir} vs all training images"
     write_json(out_dir / "memorization_summary.json", summary)
     figure = _figure_data(distances, fake_images, train_images, summary)
     plot_memorization_distances(figure, out_dir / "memorization_distances.png")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from cxr_gan.fid.features import PREPROCESSINGS, FeatureExtractor, compare
 from cxr_gan.io import cache_dir as resolve_cache_dir
-from cxr_gan.io import is_synthetic
+from cxr_gan.io import is_synthetic, read_json
 
 
 def fid_between_folders(real: Path | str, fake: Path | str, weights=None, cache_dir=None,
@@ -32,9 +32,7 @@ def fid_between_folders(real: Path | str, fake: Path | str, weights=None, cache_
 
 def real_folder_of_run(run_dir: Path | str) -> Path:
     """The real images a GAN run learned from: ``DATA/train/LABEL`` of its config."""
-    import json
-
-    config = json.loads((Path(run_dir) / "config.json").read_text())
+    config = read_json(Path(run_dir) / "config.json")
     return Path(config["data"]) / "train" / config["label"]
 
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from cxr_gan.cli import UserError
+from cxr_gan.cli import MissingInputError, UserError
 from cxr_gan.io import atomic_write_bytes
 
 WEIGHTS_SHA256 = "7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34"
@@ -45,7 +45,7 @@ class WeightsError(UserError):
     """The FID weights are missing or are not the archive they should be."""
 
 
-class MissingWeightsError(WeightsError, FileNotFoundError):
+class MissingWeightsError(WeightsError, MissingInputError):
     """No FID weights file was found; the message says how to get it."""
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
+from cxr_gan.cli import OptionError
 from cxr_gan.gan.config import GANPreset
 
 _STREAM_PERMUTATION = 0
@@ -39,9 +40,10 @@ class GANBatches:
                 f"`images` must be uint8 (n, h, w, 1). Received: {images.dtype} {images.shape}"
             )
         if preset.sampling == "permutation" and len(images) < preset.real_batch:
-            raise ValueError(
+            raise OptionError(
                 f"{len(images)} training images are fewer than one real batch "
-                f"({preset.real_batch}) of preset {preset.name!r}; use a smaller preset."
+                f"({preset.real_batch}) of preset {preset.name!r}: give a smaller --batch-size "
+                "or --preset demo."
             )
         self.images = images
         self.preset = preset

@@ -72,6 +72,21 @@ def write_pngs(images: np.ndarray, out_dir: Path | str, seed: int, start: int = 
     return paths
 
 
+def load_generator(path: Path | str):
+    """A saved ``generator.keras``, without its training state.
+
+    Raises:
+        UserError: No file at ``path``; the message says how to make one.
+    """
+    import keras
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"Generator not found: {path}. Train one with `python train_gan.py "
+                        "--out RUN` and pass RUN/generator.keras.")
+    return keras.models.load_model(path, compile=False)
+
+
 def generate_pngs(generator_path: Path | str, num_images: int, seed: int, out_dir: Path | str,
                   stretch: bool = False, batch_size: int = 64) -> list[Path]:
     """Loads a saved ``generator.keras`` and writes ``num_images`` seeded PNGs to ``out_dir``.
@@ -82,16 +97,11 @@ def generate_pngs(generator_path: Path | str, num_images: int, seed: int, out_di
     """
     import keras
 
-    generator_path, out_dir = Path(generator_path), Path(out_dir)
-    if not generator_path.is_file():
-        raise UserError(
-            f"Generator not found: {generator_path}. Train one with `python train_gan.py --out "
-            "RUN` and pass RUN/generator.keras."
-        )
+    out_dir = Path(out_dir)
     if out_dir.is_dir() and any(out_dir.glob(f"gen-s{seed}-*.png")):
         raise UserError(f"{out_dir} already holds generated images of seed {seed}: choose a "
                         "new --out (images are never overwritten).")
-    generator = keras.models.load_model(generator_path, compile=False)
+    generator = load_generator(generator_path)
     progress = keras.utils.Progbar(num_images, unit_name="image")
     written = []
     for first in range(0, num_images, 1024):  # Bounded memory for large requests.

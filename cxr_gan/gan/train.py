@@ -20,7 +20,6 @@ run.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import signal
 import sys
@@ -41,7 +40,7 @@ from cxr_gan.gan.dcgan import METRIC_NAMES, make_gan
 from cxr_gan.gan.distribute import Replicas, check_divisible, data_parallel
 from cxr_gan.gan.generate import generated_to_uint8
 from cxr_gan.gan.models import build_discriminator, build_generator, dtype_policy
-from cxr_gan.io import atomic_write_text, csv_text, json_text, to_jsonable, write_json
+from cxr_gan.io import atomic_write_text, csv_text, read_json, to_jsonable, write_json
 
 HISTORY_COLUMNS = ("epoch", "steps", "seconds") + METRIC_NAMES
 N_SAMPLES = 16
@@ -277,7 +276,7 @@ def _config_to_run(config: GANRunConfig, run_dir: Path, resume: bool) -> GANRunC
         if not config_path.is_file():
             raise RunDirectoryError(f"Nothing to resume: {config_path} does not exist. Start "
                                     "the run without --resume.")
-        saved = run_config_from_dict(json.loads(config_path.read_text()))
+        saved = run_config_from_dict(read_json(config_path))
         return dataclasses.replace(saved, epochs=config.epochs)
     if config_path.exists() or checkpoints.list_checkpoints(run_dir):
         raise RunDirectoryError(
@@ -292,7 +291,7 @@ def _write_run_files(run_dir: Path, config: GANRunConfig, loaded, report: dict,
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run_dir / "manifest.csv", kermany.manifest_csv_text(loaded.manifest_rows))
     write_json(run_dir / "data_report.json", report)
-    resolved: dict[str, Any] = json.loads(json_text(config))
+    resolved: dict[str, Any] = to_jsonable(config)
     resolved["versions"] = backend_versions()
     resolved["training_images"] = len(loaded.paths)
     resolved["replicas"] = {"engine": replicas.engine, "devices": list(replicas.devices)}
@@ -378,7 +377,7 @@ def make_run_config(data: str | None, preset: str | None, epochs: int | None,
 
 def summarize(result: GANRunResult) -> str:
     """A short, self-describing summary of a finished (or interrupted) run."""
-    config = json.loads((result.run_dir / "config.json").read_text())
+    config = read_json(result.run_dir / "config.json")
     state = "interrupted" if result.interrupted else "finished"
     lines = [f"GAN run {state}: {result.run_dir} (global step {result.global_step})"]
     if config.get("synthetic"):
@@ -401,7 +400,7 @@ def restore_generator(run_dir: Path | str) -> tuple[keras.Model, int]:
     Useful for sampling an interrupted run, which has checkpoints but no ``generator.keras``.
     """
     run_dir = Path(run_dir)
-    config = run_config_from_dict(json.loads((run_dir / "config.json").read_text()))
+    config = run_config_from_dict(read_json(run_dir / "config.json"))
     found = checkpoints.list_checkpoints(run_dir)
     if not found:
         raise RunDirectoryError(f"No checkpoint in {run_dir / checkpoints.CHECKPOINT_DIR}.")
