@@ -16,7 +16,7 @@ from __future__ import annotations
 import sys
 
 from cxr_gan import cli, flags
-from cxr_gan.gan.config import PRESETS
+from cxr_gan.gan.config import DIFFAUGMENT_TRANSFORMS, LOSSES, PRESETS
 
 cli.quiet_backend_logs()
 
@@ -32,8 +32,9 @@ def _parser():
               seed="seeds weights, noise and data order")
     train.add_argument("--preset", choices=sorted(PRESETS), default=None,
                        help="architecture: 'paper' (the paper's text), 'paper-code' (the "
-                            "authors' DCGAN.py), 'demo' (small, CPU); default: demo without "
-                            "--data, paper with it")
+                            "authors' DCGAN.py), 'efficient' (128 px, a quarter of the widths, "
+                            "DiffAugment + EMA: quality on a CPU), 'demo' (small, CPU); "
+                            "default: demo without --data, paper with it")
     train.add_argument("--epochs", type=cli.positive_int, default=None,
                        help="epochs to train to (default: the preset's; an epoch is "
                             "floor(n_images / batch) generator updates)")
@@ -55,6 +56,7 @@ def _parser():
     train.add_argument("--mixed-precision", action="store_true",
                        help="compute in bfloat16 with float32 weights (GPUs with bf16, CPUs "
                             "with AVX512_BF16/AMX); see BENCHMARKS.md for its speed and FID")
+    _add_gan_options(train)
     generate = flags.command(subs, "generate", "write PNGs from a trained generator")
     generate.add_argument("--generator", required=True, help="a generator.keras file")
     generate.add_argument("--num-images", type=cli.positive_int, required=True,
@@ -68,6 +70,45 @@ def _parser():
     return parser
 
 
+def _add_gan_options(train) -> None:
+    """Loss, regularisers, augmentation, EMA and quality tracking (README 'GAN options')."""
+    train.add_argument("--loss", choices=LOSSES, default=None,
+                       help="GAN loss (default: the preset's, nonsaturating); wgan-gp also sets "
+                            "5 critic steps, Adam 1e-4 betas (0, 0.9), no BN in the critic")
+    train.add_argument("--spectral-norm", action="store_true", default=None,
+                       help="spectral normalisation of every discriminator layer with weights")
+    train.add_argument("--r1", type=cli.non_negative_float, default=None, metavar="GAMMA",
+                       help="R1 penalty gamma / 2 * E||grad D(x_real)||^2 (0: none)")
+    train.add_argument("--diffaugment", nargs="+", default=None, metavar="POLICY",
+                       help="DiffAugment transforms, spaces or commas: "
+                            f"{', '.join(DIFFAUGMENT_TRANSFORMS)}; 'none' switches off the "
+                            "preset's")
+    train.add_argument("--ada-target", type=cli.between(-1.0, 1.0), default=None, metavar="T",
+                       help="ADA: apply the --diffaugment transforms with a probability p that "
+                            "steers E[sign(D(real))] toward T (ADA's default 0.6)")
+    train.add_argument("--ema", type=cli.between(0.0, 1.0), default=None, metavar="DECAY",
+                       help="exponential moving average of the generator's weights (e.g. "
+                            "0.999); it samples, is scored and is saved as generator.keras")
+    train.add_argument("--fid-every", type=cli.non_negative_int, default=0, metavar="N",
+                       help="every N epochs (and at the last), FID-768 and KID of a fixed "
+                            "generated set against the training images: history.csv, "
+                            "figures/fid.png, generator_best.keras (0: never)")
+    train.add_argument("--fid-images", type=cli.at_least(2), default=1000,
+                       help="generated images each --fid-every evaluation uses")
+    train.add_argument("--tensorboard", action="store_true",
+                       help="write epoch metrics, FID, ADA's p and sample grids to "
+                            "RUN/tensorboard (needs TensorFlow installed)")
+
+
+def _gan_options(args) -> dict:
+    policy = None
+    if args.diffaugment is not None:
+        policy = tuple(cli.split_commas(args.diffaugment))
+        policy = () if policy == ("none",) else policy
+    return {"loss": args.loss, "spectral_norm": args.spectral_norm, "r1_gamma": args.r1,
+            "diffaugment": policy, "ada_target": args.ada_target, "ema_decay": args.ema}
+
+
 def _train(args) -> int:
     from cxr_gan.gan.train import make_run_config, summarize, train_gan
 
@@ -77,9 +118,11 @@ def _train(args) -> int:
         resize_filter=args.resize_filter, checkpoint_every=args.checkpoint_every,
         deterministic=not args.no_determinism, data_parallel=args.data_parallel,
         mixed_precision=args.mixed_precision, cache_dir=args.cache_dir,
+        options=_gan_options(args), fid_every=args.fid_every, fid_images=args.fid_images,
+        tensorboard=args.tensorboard,
     )
     result = train_gan(config, args.out, resume=args.resume, strict=args.strict,
-                       verbose=flags.resolve_verbose(args.verbose))
+                       verbose=flags.resolve_verbose(args.verbose), cache=args.cache_dir)
     print(summarize(result))
     return cli.EXIT_INTERRUPTED if result.interrupted else 0
 

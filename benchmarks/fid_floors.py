@@ -8,7 +8,9 @@ Four pairs, each through the same network and preprocessing as `evaluate.py fid`
 3. train/NORMAL vs 1000 random train/PNEUMONIA (seed 0): the other class;
 4. one half of train/NORMAL vs the other half passed through 128x128 (bilinear) and back:
    what the GAN's resolution alone costs.
-A GAN cannot beat floor 1; the paper's FID 1.289 is readable only beside these.
+A GAN cannot beat floor 1; the paper's FID 1.289 is readable only beside these. Each pair
+also gets precision, recall (k = 3), density and coverage (k = 5) on the 2048-d features, the
+first set as "real", the second as "fake": the values a generator's figures compare with.
 """
 
 from __future__ import annotations
@@ -34,10 +36,12 @@ def main() -> int:
     parser.add_argument("--cache-dir", default=None)
     args = parser.parse_args()
     from cxr_gan.io import default_cache_dir
+    from cxr_gan.fid.distances import prdc
     from cxr_gan.fid.features import FeatureExtractor, compare
     from cxr_gan.io import list_images
 
     data = Path(args.data)
+    load = os.getloadavg()[0]
     extractor = FeatureExtractor(cache_dir=Path(args.cache_dir or default_cache_dir() / "fid"))
     start = time.perf_counter()
     normal, _ = extractor.folder_statistics(data / "train" / "NORMAL")
@@ -58,14 +62,17 @@ def main() -> int:
             round_trip.append(gray.resize((128, 128), Image.Resampling.BILINEAR)
                               .resize(size, Image.Resampling.BILINEAR))
     low_res = extractor.from_images(round_trip)
+    def scores(first, second):
+        return {**compare(first, second), **prdc(first["f2048"], second["f2048"])}
+
     rows = [
         ("train/NORMAL half vs other half", len(half_a), len(half_b),
-         compare(take(normal, half_a), take(normal, half_b))),
+         scores(take(normal, half_a), take(normal, half_b))),
         ("train/NORMAL vs test/NORMAL", len(order), len(test_normal["f768"]),
-         compare(normal, test_normal)),
-        ("train/NORMAL vs 1000 train/PNEUMONIA", len(order), 1000, compare(normal, pneumonia)),
+         scores(normal, test_normal)),
+        ("train/NORMAL vs 1000 train/PNEUMONIA", len(order), 1000, scores(normal, pneumonia)),
         ("train/NORMAL half vs other half through 128x128", len(half_a), len(half_b),
-         compare(take(normal, half_a), low_res)),
+         scores(take(normal, half_a), low_res)),
     ]
     seconds = time.perf_counter() - start
     lines = [
@@ -73,16 +80,18 @@ def main() -> int:
         "",
         f"Command: `python benchmarks/fid_floors.py --data {args.data}`; machine: "
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
-        f"{seconds:.0f} s. Data: {args.data} (Kermany, the 224x224 copies), official folders, "
+        f"{seconds:.0f} s (1-min load average at the start {load:.1f}). Data: {args.data} (Kermany, the 224x224 copies), official folders, "
         "seed 0 for the halves and the PNEUMONIA sample. Network: inception-2015-12-05 "
         f"(sha256 {extractor.weights_sha256[:16]}...), preprocessing pil-bilinear.",
         "",
-        "| pair | n1 | n2 | FID-768 | FID-2048 | KID (2048-d) |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| pair | n1 | n2 | FID-768 | FID-2048 | KID (2048-d) | precision | recall | density "
+        "| coverage |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, n1, n2, r in rows:
         lines.append(f"| {name} | {n1} | {n2} | {r['fid_768']:.3f} | {r['fid_2048']:.1f} | "
-                     f"{r['kid_mean']:.4f} +- {r['kid_std']:.4f} |")
+                     f"{r['kid_mean']:.4f} +- {r['kid_std']:.4f} | {r['precision']:.3f} | "
+                     f"{r['recall']:.3f} | {r['density']:.3f} | {r['coverage']:.3f} |")
     text = "\n".join(lines) + "\n"
     Path(args.out).write_text(text)
     print(text)

@@ -71,6 +71,7 @@ def render_benchmarks(records_path: Path) -> str:
     lines += _classifier(records)
     lines += _growth(records)
     lines += _bf16(records)
+    lines += _efficient(records)
     lines += _data_parallel()
     runs = _pick(records, "machine")
     lines += ["## Runs", ""] + [f"- {r['date']}: {r.get('sections', 'all sections')}"
@@ -316,6 +317,27 @@ def _bf16(records) -> list[str]:
     out += ["", f"Command: `{rows[0]['command']}` (`--mixed-precision` for bfloat16), then "
             "`train_gan.py generate` and `evaluate.py fid --run RUN`.", ""]
     return out
+
+
+def _efficient(records) -> list[str]:
+    found = _pick(records, "efficient-preset")
+    if not found:
+        return []
+    where = found[0]["machine"]
+    lines = [
+        "## The `efficient` preset's size (issue #10)", "",
+        "Budget: at least 5000 generator updates in at most 60 minutes, 0.72 s an update. "
+        "128-px candidates of the `paper` design, `fit` over the project's batches, median of "
+        "3 timings of 10 steps after 3 warm-up steps (`python benchmarks/bench_efficient.py`). "
+        f"Machine: {where['cpu']} family {where['cpu_family']} model {where['cpu_model']}, "
+        f"{where['cpus']} CPUs, load average at the start {where['load_average_at_start']}.", "",
+        "| candidate | options | s / update | min for 5000 updates | fits |",
+        "|---|---|---:|---:|---|",
+    ]
+    for r in found:
+        lines.append(f"| {r['candidate']} | {r['options']} | {r['seconds_per_update']:.3f} | "
+                     f"{r['minutes_for_5000_updates']:.0f} | {_met(r['fits_budget'])} |")
+    return lines + [""]
 
 
 def _data_parallel() -> list[str]:

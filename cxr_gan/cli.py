@@ -98,11 +98,21 @@ positive_int = at_least(1)
 non_negative_int = at_least(0)
 
 
-def percentile(text: str) -> float:
-    value = float(text)
-    if not 0.0 < value < 100.0:
-        raise argparse.ArgumentTypeError(f"must be a percentile in (0, 100), got {text}")
-    return value
+def between(low: float, high: float, closed_low: bool = False) -> Callable[[str], float]:
+    """An argparse type: a number in ``(low, high)`` (``[low, high)`` with ``closed_low``)."""
+    def parse(text: str) -> float:
+        value = float(text)
+        if not ((low <= value if closed_low else low < value) and value < high):
+            interval = f"{'[' if closed_low else '('}{low:g}, {high:g})"
+            raise argparse.ArgumentTypeError(f"must be a number in {interval}, got {text}")
+        return value
+
+    parse.__name__ = "number"
+    return parse
+
+
+percentile = between(0.0, 100.0)
+non_negative_float = between(0.0, float("inf"), closed_low=True)
 
 
 def split_commas(values: Sequence[str], item: Callable[[str], object] = str) -> list:

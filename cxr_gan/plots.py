@@ -51,6 +51,17 @@ def plot_samples(real: np.ndarray, generated: np.ndarray, title: str, provenance
     _save(figure, path)
 
 
+def plot_generated(images: np.ndarray, title: str, provenance: str, path: Path | str) -> None:
+    """A grid of generated images only (``(n, h, w)`` uint8): safe to publish where the data's
+    own images may not be."""
+    figure, axis = plt.subplots(figsize=(8, 8 * 0.55 if len(images) <= 32 else 8))
+    axis.imshow(image_grid(images, 8), cmap="gray", vmin=0, vmax=255)
+    axis.set_title(title)
+    axis.axis("off")
+    figure.text(0.5, 0.01, provenance, ha="center", fontsize=7, wrap=True)
+    _save(figure, path)
+
+
 def plot_gan_history(history: Sequence[Mapping[str, float]], provenance: str,
                      path: Path | str) -> None:
     """The paper's Fig. 6: discriminator and generator losses and accuracies per epoch."""
@@ -59,7 +70,7 @@ def plot_gan_history(history: Sequence[Mapping[str, float]], provenance: str,
     for key in ("d_loss_real", "d_loss_fake", "g_loss"):
         loss_axis.plot(epochs, [row[key] for row in history], label=key)
     loss_axis.set_xlabel("epoch")
-    loss_axis.set_ylabel("binary cross-entropy")
+    loss_axis.set_ylabel("loss (binary cross-entropy unless the run's loss is another)")
     loss_axis.set_title("losses")
     loss_axis.legend()
     for key in ("d_acc_real", "d_acc_fake"):
@@ -70,6 +81,24 @@ def plot_gan_history(history: Sequence[Mapping[str, float]], provenance: str,
     acc_axis.set_title("discriminator accuracy")
     acc_axis.legend()
     figure.suptitle("DCGAN training (cf. paper Fig. 6)")
+    figure.text(0.5, -0.02, provenance, ha="center", fontsize=7, wrap=True)
+    _save(figure, path)
+
+
+def plot_fid_history(history: Sequence[Mapping[str, float]], provenance: str,
+                     path: Path | str) -> None:
+    """FID-768 and KID of the fixed generated set at the epochs where they were computed."""
+    rows = [row for row in history if row.get("fid_768") is not None]
+    epochs = [row["epoch"] for row in rows]
+    figure, (fid_axis, kid_axis) = plt.subplots(1, 2, figsize=(11, 4.2))
+    fid_axis.plot(epochs, [row["fid_768"] for row in rows], marker="o")
+    fid_axis.set_ylabel("FID-768 against the training images")
+    kid_axis.plot(epochs, [row["kid"] for row in rows], marker="o", color="tab:orange")
+    kid_axis.set_ylabel("KID (2048-d)")
+    for axis in (fid_axis, kid_axis):
+        axis.set_xlabel("epoch")
+        axis.grid(alpha=0.3)
+    figure.suptitle("Quality while training (lower is better)")
     figure.text(0.5, -0.02, provenance, ha="center", fontsize=7, wrap=True)
     _save(figure, path)
 

@@ -70,7 +70,7 @@ def test_train_gan_defaults_to_train_and_names_generate():
     ("train_classifier.py", ["--augment", "warp", "--out", "x"], "invalid value warp"),
     ("train_classifier.py", ["--seeds", "-1", "--out", "x"], "must be an integer >= 0"),
     ("evaluate.py", ["memorization", "--train", "a", "--fake", "b", "--out", "c",
-                     "--percentile", "150"], "must be a percentile in (0, 100)"),
+                     "--percentile", "150"], "must be a number in (0, 100)"),
 ])
 def test_bad_values_fail_before_any_backend_loads(script, argv, message):
     # Keras, TensorFlow and JAX made unimportable: the check must not need them.

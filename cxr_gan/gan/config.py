@@ -11,6 +11,70 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Mapping
 
+LOSSES = ("nonsaturating", "wgan-gp", "hinge")
+DIFFAUGMENT_TRANSFORMS = ("translation", "cutout", "brightness", "contrast")
+
+
+@dataclasses.dataclass(frozen=True)
+class GANOptions:
+    """Training options beyond the DCGAN recipe; each off by default.
+
+    Attributes:
+        loss: ``"nonsaturating"`` (the paper's Eq. 1 in its usual form), ``"wgan-gp"``
+            (Gulrajani et al. 2017) or ``"hinge"`` (Lim & Ye 2017; Miyato et al. 2018).
+        n_critic: Discriminator updates per generator update (5 for WGAN-GP).
+        gp_weight: Weight of WGAN-GP's gradient penalty (lambda 10).
+        r1_gamma: R1 penalty ``gamma / 2 * E||grad D(x_real)||^2`` (Mescheder et al. 2018);
+            0 for none.
+        spectral_norm: Spectral normalisation of every discriminator layer with weights
+            (``keras.layers.SpectralNormalization``; Miyato et al. 2018).
+        diffaugment: DiffAugment transforms (Zhao et al. 2020) applied to every image the
+            discriminator sees, real and fake, in both networks' steps.
+        ada_target: ADA's target for ``r_t = E[sign(D_logit(real))]`` (Karras et al. 2020);
+            ``None`` applies the transforms always (p = 1).
+        ada_kimg: Real images over which p can move from 0 to 1.
+        ema_decay: Decay of the generator weights' exponential moving average; ``None``
+            for no EMA generator.
+        sources: Where each option's value comes from.
+    """
+
+    loss: str = "nonsaturating"
+    n_critic: int = 1
+    gp_weight: float = 10.0
+    r1_gamma: float = 0.0
+    spectral_norm: bool = False
+    diffaugment: tuple[str, ...] = ()
+    ada_target: float | None = None
+    ada_kimg: float = 100.0
+    ema_decay: float | None = None
+    sources: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        if self.loss not in LOSSES:
+            raise ValueError(f"`loss` must be one of {LOSSES}. Received: {self.loss!r}")
+        unknown = sorted(set(self.diffaugment) - set(DIFFAUGMENT_TRANSFORMS))
+        if unknown:
+            raise ValueError(f"Unknown DiffAugment transform(s) {unknown}: expected a comma "
+                             f"list of {', '.join(DIFFAUGMENT_TRANSFORMS)}.")
+        if self.ada_target is not None and not self.diffaugment:
+            raise ValueError("ADA needs transforms to apply: give --diffaugment POLICY too.")
+        if self.ada_target is not None and not -1.0 < self.ada_target < 1.0:
+            raise ValueError(f"`ada_target` must lie in (-1, 1). Received: {self.ada_target}")
+        if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
+            raise ValueError(f"`ema_decay` must lie in (0, 1). Received: {self.ema_decay}")
+        if self.n_critic < 1 or self.r1_gamma < 0 or self.gp_weight < 0 or self.ada_kimg <= 0:
+            raise ValueError("`n_critic` must be >= 1, `r1_gamma` and `gp_weight` >= 0, "
+                             "`ada_kimg` > 0.")
+
+    @property
+    def augments(self) -> bool:
+        return bool(self.diffaugment)
+
+    @property
+    def critic_batch_norm(self) -> bool:
+        """WGAN-GP's penalty is per sample, which batch norm breaks (Gulrajani et al.)."""
+        return self.loss != "wgan-gp"
+
 
 @dataclasses.dataclass(frozen=True)
 class GANPreset:
@@ -38,6 +102,8 @@ class GANPreset:
             ``"replacement"`` (each step draws real images with replacement).
         epochs: Default number of epochs.
         sources: Where each choice comes from.
+        beta_2: Adam's second-moment decay, both networks.
+        options: Loss, regularisers, augmentation and EMA (``GANOptions``).
     """
 
     name: str
@@ -63,6 +129,8 @@ class GANPreset:
     sampling: str
     epochs: int
     sources: tuple[str, ...] = ()
+    beta_2: float = 0.999
+    options: GANOptions = GANOptions()
 
     def __post_init__(self):
         if self.style not in ("paper", "paper-code"):
@@ -81,6 +149,16 @@ class GANPreset:
                 f"layers gives {upsampled}px, not image_size={self.image_size}."
             )
 
+
+_DIFFAUGMENT_SOURCE = (
+    "Zhao et al. 2020 (DiffAugment): translation up to 1/8 of the side with zero padding, "
+    "cutout of half the side, brightness + U(-0.5, 0.5), contrast x U(0.5, 1.5) about each "
+    "image's mean; same transforms on real and fake, in D's and G's steps; saturation left "
+    "out (gray images)")
+_EMA_SOURCE = (
+    "Karras et al. 2018/2020: the generator's weights averaged with decay min(ema_decay, "
+    "(1 + t) / (10 + t)) at generator step t (the warm-up of tf.train.ExponentialMovingAverage); "
+    "batch-norm statistics copied")
 
 PRESETS: dict[str, GANPreset] = {
     "paper": GANPreset(
@@ -181,6 +259,34 @@ PRESETS: dict[str, GANPreset] = {
 }
 
 
+# The paper's design at a quarter of its widths, sized for a 2-core CPU.
+PRESETS["efficient"] = dataclasses.replace(
+    PRESETS["paper"],
+    name="efficient",
+    g_base=(8, 8, 256),
+    g_filters=(128, 64, 32),
+    d_filters=(16, 32, 64, 128, 256),
+    real_batch=32,
+    fake_batch=32,
+    g_batch=32,
+    epochs=122,
+    sources=(
+        "this project: the 'paper' preset (its text, kernel 5, N(0, 0.02), Adam 2e-4 / 0.5) at "
+        "the paper's 128x128x3 with a quarter of its widths (G 8x8x256 -> 128, 64, 32 -> 3; D "
+        "16..256) and batch 32; the largest candidate whose 5000 updates with DiffAugment and "
+        "EMA fit 60 minutes on a 2-core CPU (benchmarks/bench_efficient.py; BENCHMARKS.md, "
+        "'The efficient preset's size'); 3/8 of the widths or batch 64 did not fit",
+        "this project: 122 epochs of floor(1341 / 32) = 41 updates = 5002 generator updates",
+        "options chosen by the demo-size ablation (results/gan-efficient/README.md)",
+    ),
+    options=GANOptions(
+        diffaugment=DIFFAUGMENT_TRANSFORMS,
+        ema_decay=0.999,
+        sources=("diffaugment: " + _DIFFAUGMENT_SOURCE, "ema_decay=0.999: " + _EMA_SOURCE),
+    ),
+)
+
+
 def get_preset(name: str) -> GANPreset:
     """Returns the preset called ``name``."""
     if name not in PRESETS:
@@ -209,6 +315,9 @@ class GANRunConfig:
         data_parallel: Split each batch over every visible device with the backend's own
             engine (``cxr_gan.gan.distribute``).
         mixed_precision: Compute in bfloat16 with float32 weights and outputs.
+        fid_every: Epochs between FID-768/KID evaluations while training (0: never).
+        fid_images: Generated images each of those evaluations uses (fixed noise).
+        tensorboard: Write epoch metrics, FID, ADA's p and image grids for TensorBoard.
     """
 
     preset: GANPreset
@@ -226,13 +335,67 @@ class GANRunConfig:
     backend: str = "tensorflow"
     data_parallel: bool = False
     mixed_precision: bool = False
+    fid_every: int = 0
+    fid_images: int = 1000
+    tensorboard: bool = False
+
+
+def _dataclass_from_dict(cls, data: Mapping[str, Any]):
+    fields = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: tuple(v) if isinstance(v, list) else v
+                  for k, v in data.items() if k in fields})
 
 
 def preset_from_dict(data: Mapping[str, Any]) -> GANPreset:
-    """Inverse of ``cxr_gan.io.to_jsonable`` for ``GANPreset``."""
-    fields = {f.name for f in dataclasses.fields(GANPreset)}
-    values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in fields}
-    return GANPreset(**values)
+    """Inverse of ``cxr_gan.io.to_jsonable`` for ``GANPreset`` (runs saved before options
+    existed get the defaults)."""
+    values = dict(data)
+    values["options"] = _dataclass_from_dict(GANOptions, data.get("options", {}))
+    return _dataclass_from_dict(GANPreset, values)
+
+
+# Each option's source, recorded in the preset's ``options.sources`` when it is switched on.
+OPTION_SOURCES = {
+    "loss=wgan-gp": "Gulrajani et al. 2017, Algorithm 1: lambda 10, 5 critic steps a generator "
+                    "step, alpha ~ U(0, 1) per sample, Adam 1e-4 with betas (0, 0.9), no batch "
+                    "norm in the critic",
+    "loss=hinge": "Lim & Ye 2017; Miyato et al. 2018: D relu(1 - D(x)) + relu(1 + D(G(z))), "
+                  "G -D(G(z))",
+    "spectral_norm": "Miyato et al. 2018 via keras.layers.SpectralNormalization (one power "
+                     "iteration a training call) on every D layer with weights",
+    "r1_gamma": "Mescheder et al. 2018: gamma / 2 * E||grad_x D(x)||^2 on real images (before "
+                "augmentation, as StyleGAN2-ADA)",
+    "diffaugment": _DIFFAUGMENT_SOURCE,
+    "ada_target": "Karras et al. 2020 (ADA): each transform applied to an image with "
+                  "probability p; p moves by sign(r_t - target) * images / (ada_kimg * 1000) "
+                  "each step, r_t = E[sign(D_logit(real))] of that step's real batch",
+    "ema_decay": _EMA_SOURCE,
+}
+
+
+def with_options(preset: GANPreset, **changes: Any) -> GANPreset:
+    """``preset`` with the given ``GANOptions`` fields changed and each change's source noted.
+
+    ``loss="wgan-gp"`` also sets what Gulrajani et al. prescribe: 5 critic steps, Adam 1e-4
+    with betas (0, 0.9) for both networks (the critic loses its batch norm in the builder).
+    """
+    changes = {k: v for k, v in changes.items() if v is not None}
+    options = dataclasses.replace(preset.options, **changes)
+    kept, notes = list(options.sources), []
+    for key, value in changes.items():
+        # A changed option's earlier note (e.g. a preset's) goes; the new value gets its own.
+        kept = [note for note in kept if not note.startswith((f"{key}:", f"{key}="))]
+        source = OPTION_SOURCES.get(f"{key}={value}", OPTION_SOURCES.get(key))
+        if source and value not in (False, 0, 0.0, ()):
+            notes.append(f"{key}={value}: {source}")
+    sources = tuple(dict.fromkeys(kept + notes))
+    options = dataclasses.replace(options, sources=sources)
+    replaced = dataclasses.replace(preset, options=options)
+    if changes.get("loss") == "wgan-gp":
+        options = dataclasses.replace(options, n_critic=changes.get("n_critic", 5))
+        replaced = dataclasses.replace(replaced, options=options, d_learning_rate=1e-4,
+                                       g_learning_rate=1e-4, beta_1=0.0, beta_2=0.9)
+    return replaced
 
 
 def run_config_from_dict(data: Mapping[str, Any]) -> GANRunConfig:

@@ -1,46 +1,64 @@
 """The DCGAN as a ``keras.Model`` with its own ``compile`` and ``train_step``.
 
-One step, for either preset (Goodfellow et al. 2014; Radford et al. 2016):
+One step, for any preset (Goodfellow et al. 2014; Radford et al. 2016):
 
-1. Discriminator: ``d_loss = BCE(1, D(x_real)) + BCE(0, D(G(z_d)))`` on a real batch and a
-   separate fake batch (as DCGAN does, so that batch-norm statistics are never mixed across
-   real and fake), then one Adam step on D's weights.
-2. Generator: ``g_loss = BCE(1, D(G(z_g)))``, one Adam step on G's weights. This is the
-   non-saturating form of the paper's Eq. 1 (maximise log D(G(z)) rather than minimise
-   log(1 - D(G(z)))), the usual reading of Eq. 1 and what both DCGAN's and the authors' code do.
+1. Discriminator, ``n_critic`` times (1 unless WGAN-GP): ``d_loss = real term(D(A(x))) + fake
+   term(D(A(G(z_d)))) [+ penalty]`` on a real batch and a separate fake batch (as DCGAN does, so
+   that batch-norm statistics are never mixed across real and fake), then one Adam step on D.
+   The terms are those of the preset's loss (``cxr_gan.gan.losses``; non-saturating by
+   default: BCE from the logits), the penalty R1 or WGAN-GP's, A DiffAugment's transforms
+   (``cxr_gan.gan.augment``; the identity when off).
+2. ADA: p follows the sign of D's logits on the step's real images.
+3. Generator: ``g_loss = loss(D(A(G(z_g))))``, one Adam step on G; then the EMA generator
+   moves toward G.
 
-The batch holds uint8 real images ``(B, H, W, 1)`` and the two noise batches; the step maps the
-images to [-1, 1] and replicates the gray channel, on the device. Feeding noise from the data
-pipeline (rather than drawing it in the step) makes each step a pure function of
-``(seed, global step)``: identical under TensorFlow and JAX, and exactly resumable.
+With the default options this is the paper's Eq. 1 in its non-saturating form (maximise
+log D(G(z)) rather than minimise log(1 - D(G(z)))), the usual reading of Eq. 1 and what both
+DCGAN's and the authors' code do.
+
+The batch holds uint8 real images ``(B, n_critic, H, W, 1)``, the noise batches and, when the
+options need them, DiffAugment's parameters and WGAN-GP's interpolation weights
+(``cxr_gan.gan.batches``); the step maps the images to [-1, 1] and replicates the gray channel,
+on the device. Feeding every random number from the data pipeline (rather than drawing it in
+the step) makes each step a pure function of ``(seed, global step)``: identical inputs under
+TensorFlow and JAX, and exactly resumable.
 
 Under JAX the step is written statelessly (``stateless_call`` / ``stateless_apply``), as the
-JAX trainer requires; under TensorFlow with ``GradientTape``. Neither path imports the other
-backend. Metrics per epoch (the paper's Fig. 6): ``d_loss_real``, ``d_loss_fake``, ``g_loss``,
-``d_acc_real`` (share of real images with D > 0.5) and ``d_acc_fake`` (share of fakes with
-D < 0.5).
+JAX trainer requires; under TensorFlow with ``GradientTape``. Both share the loss code below;
+neither path imports the other backend. Metrics per epoch (the paper's Fig. 6):
+``d_loss_real``, ``d_loss_fake``, ``g_loss``, ``d_acc_real`` (share of real images with
+logit > 0, i.e. D > 0.5) and ``d_acc_fake`` (share of fakes with logit < 0); with a penalty
+also ``penalty``, with ADA ``ada_p`` and ``ada_r_t``.
+
+One backend difference: ``keras.layers.SpectralNormalization`` writes the normalised kernel
+back into the layer's variable during a TensorFlow training call (the projected form of
+tf-addons), while inside JAX's ``stateless_call`` that write stays local to the call, so the
+stored kernel is the unnormalised one and gradients pass through the normalisation (Miyato et
+al.'s reparameterisation). Both keep the kernel D uses at spectral norm ~1.
 """
 
 from __future__ import annotations
 
+import functools
+
 import keras
 from keras import ops
+
+from cxr_gan.gan import losses
+from cxr_gan.gan.augment import ada_step, diff_augment
+from cxr_gan.gan.config import GANOptions
 
 METRIC_NAMES = ("d_loss_real", "d_loss_fake", "g_loss", "d_acc_real", "d_acc_fake")
 
 
-def binary_cross_entropy_from_logits(target: float, logits):
-    """Mean BCE of ``sigmoid(logits)`` against a constant target (1 = real, 0 = fake).
-
-    Computed from the logits as ``softplus(-l)`` (target 1) or ``softplus(l)`` (target 0),
-    which is exact and keeps its gradient when the discriminator is confident. Computing it
-    from clipped probabilities instead, as Keras's probability-based loss does under JAX,
-    zeroes the generator's gradient once D(G(z)) < 1e-7: the generator then stops learning
-    for good (seen here on the demo data: g_loss pinned at -log(1e-7) = 16.12).
-    """
-    if target == 1.0:
-        return ops.mean(ops.softplus(-logits))
-    return ops.mean(ops.softplus(logits))
+def metric_names(options: GANOptions) -> tuple[str, ...]:
+    """The per-epoch metrics of a GAN trained with ``options``."""
+    names = METRIC_NAMES
+    if options.r1_gamma > 0 or options.loss == "wgan-gp":
+        names += ("penalty",)
+    if options.ada_target is not None:
+        names += ("ada_p", "ada_r_t")
+    return names
 
 
 def real_images_to_model_range(images_uint8, channels: int):
@@ -48,6 +66,11 @@ def real_images_to_model_range(images_uint8, channels: int):
     x = ops.cast(images_uint8, "float32") / 127.5 - 1.0
     return ops.repeat(x, channels, axis=-1) if channels > 1 else x
 
+
+def ema_decay_at(step, decay: float):
+    """EMA decay at generator step ``step`` (>= 1): ``min(decay, (1 + t) / (10 + t))``."""
+    step = ops.cast(step, "float32")
+    return ops.minimum(decay, (1.0 + step) / (10.0 + step))
 
 class GANOptimizers:
     """The two Adam optimizers, seen by the Keras trainer as one.
@@ -85,12 +108,18 @@ class DCGAN(keras.Model):
         generator: ``z -> image`` model (``cxr_gan.gan.models.build_generator``); z's length
             is read from its input.
         discriminator: ``image -> P(real)`` model with a layer named ``"logit"``.
+        options: Loss, penalties, augmentation, EMA (``GANOptions``; defaults: plain DCGAN).
+        ema_generator: A second generator of the same architecture, averaged toward
+            ``generator`` after each step; required when ``options.ema_decay`` is set.
     """
 
-    def __init__(self, generator: keras.Model, discriminator: keras.Model, **kwargs):
+    def __init__(self, generator: keras.Model, discriminator: keras.Model,
+                 options: GANOptions = GANOptions(), ema_generator: keras.Model | None = None,
+                 **kwargs):
         super().__init__(**kwargs)
         self.generator = generator
         self.discriminator = discriminator
+        self.options = options
         self.channels = int(discriminator.input_shape[-1])
         # Training reads D's pre-sigmoid output; the saved discriminator keeps its sigmoid.
         self.discriminator_logits = keras.Model(
@@ -99,11 +128,26 @@ class DCGAN(keras.Model):
         if [v.path for v in self.discriminator_logits.variables] != [
                 v.path for v in discriminator.variables]:
             raise ValueError("The discriminator's layers after 'logit' must hold no variables.")
-        self.trackers = {name: keras.metrics.Mean(name=name) for name in METRIC_NAMES}
+        if (options.ema_decay is None) != (ema_generator is None):
+            raise ValueError("Give `ema_generator` exactly when `options.ema_decay` is set.")
+        self.ema_generator = ema_generator
+        if ema_generator is not None:
+            ema_generator.trainable = False
+        # ADA starts at p = 0; without ADA the transforms always apply.
+        self.augment_p = self.add_weight(
+            shape=(), initializer=keras.initializers.Constant(
+                0.0 if options.ada_target is not None else 1.0),
+            trainable=False, name="augment_p") if options.augments else None
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in metric_names(options)}
         self._index_maps = None
 
+    @property
+    def sampling_generator(self) -> keras.Model:
+        """The generator that samples, is scored and is saved: the EMA one when there is one."""
+        return self.ema_generator if self.ema_generator is not None else self.generator
+
     def call(self, z, training=False):
-        return self.generator(z, training=training)
+        return self.sampling_generator(z, training=training)
 
     @property
     def metrics(self):
@@ -139,14 +183,73 @@ class DCGAN(keras.Model):
     def state_variables(self) -> list:
         """Every variable a checkpoint must hold to continue training exactly.
 
-        Generator and discriminator weights, batch-norm statistics and seed-generator state
-        (dropout), then both optimizers' slots and iteration counters, in a fixed order.
+        Generator and discriminator weights, batch-norm statistics, spectral-norm vectors and
+        seed-generator state (dropout), both optimizers' slots and iteration counters, then
+        ADA's p and the EMA generator when the options have them, in a fixed order. (Runs
+        without options keep the checkpoint layout they always had.)
         """
+        extra = [self.augment_p] if self.augment_p is not None else []
+        if self.ema_generator is not None:
+            extra += list(self.ema_generator.variables)
         return (
             list(self.generator.variables)
             + list(self.discriminator.variables)
             + list(self.gan_optimizers.variables)
+            + extra
         )
+
+    # ------------------------------------------------------------------ shared loss code
+    def _augment(self, x, params, p):
+        if params is None or not self.options.augments:
+            return x
+        return diff_augment(x, params, p, self.options.diffaugment)
+
+    @staticmethod
+    def _params(data, key: str, critic: int | None):
+        if key not in data:
+            return None
+        return data[key] if critic is None else data[key][:, critic]
+
+    def _discriminator_loss(self, data, critic: int, generate, logits):
+        """D's loss for critic update ``critic``; ``generate(z)`` and ``logits(x, params,
+        need_grad) -> (logits, d sum(logits) / dx or None)`` are the backend's calls."""
+        options = self.options
+        real = real_images_to_model_range(data["real"][:, critic], self.channels)
+        fake = generate(data["z_d"][:, critic])
+        l_real, real_grads = logits(real, self._params(data, "aug_real", critic),
+                                    options.r1_gamma > 0)
+        l_fake, _ = logits(fake, self._params(data, "aug_fake", critic), False)
+        real_term, fake_term = losses.discriminator_terms(options.loss, l_real, l_fake)
+        penalty = ops.zeros((), "float32")
+        if options.r1_gamma > 0:
+            penalty = losses.r1_penalty(real_grads, options.r1_gamma)
+        if options.loss == "wgan-gp":
+            mixed = losses.interpolate(real, ops.cast(fake, real.dtype), data["alpha"][:, critic])
+            _, mixed_grads = logits(mixed, None, True)
+            penalty = penalty + losses.gradient_penalty(mixed_grads, options.gp_weight)
+        return real_term + fake_term + penalty, (real_term, fake_term, penalty, l_real, l_fake)
+
+    def _generator_loss(self, data, generate, logits):
+        fake = generate(data["z_g"])
+        l_gen, _ = logits(fake, self._params(data, "aug_gen", None), False)
+        return losses.generator_loss(self.options.loss, l_gen)
+
+    def _metric_values(self, d_terms, g_loss, p=None, r_t=None) -> dict:
+        real_term, fake_term, penalty, l_real, l_fake = d_terms
+        values = {
+            "d_loss_real": real_term,
+            "d_loss_fake": fake_term,
+            "g_loss": g_loss,
+            "d_acc_real": ops.mean(ops.cast(l_real > 0, "float32")),
+            "d_acc_fake": ops.mean(ops.cast(l_fake < 0, "float32")),
+            "penalty": penalty,
+            "ada_p": p,
+            "ada_r_t": r_t,
+        }
+        return {name: values[name] for name in self.trackers}
+
+    def _n_real_images(self, data):
+        return ops.cast(ops.shape(data["real"])[0] * self.options.n_critic, "float32")
 
     # ------------------------------------------------------------------ train steps
     def train_step(self, *args):
@@ -162,6 +265,19 @@ class DCGAN(keras.Model):
             f"DCGAN supports the tensorflow and jax backends. Received: {keras.backend.backend()}"
         )
 
+    # -- TensorFlow ------------------------------------------------------------------------
+    def _tensorflow_logits(self, x, params, need_grad: bool):
+        import tensorflow as tf  # Only reached under KERAS_BACKEND=tensorflow.
+
+        p = self.augment_p
+        if not need_grad:
+            return self.discriminator_logits(self._augment(x, params, p), training=True), None
+        with tf.GradientTape() as inner:
+            inner.watch(x)
+            logits = self.discriminator_logits(self._augment(x, params, p), training=True)
+            summed = tf.reduce_sum(logits)
+        return logits, inner.gradient(summed, x)
+
     def _train_step_tensorflow(self, data):
         import tensorflow as tf  # Only reached under KERAS_BACKEND=tensorflow.
 
@@ -169,24 +285,30 @@ class DCGAN(keras.Model):
         # replicas' gradients: dividing each loss by n makes that sum the gradient of the
         # global-batch mean, as on one device (n = 1 without a strategy).
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        real = real_images_to_model_range(data["real"], self.channels)
-        generator, discriminator = self.generator, self.discriminator_logits
+        generate = lambda z: self.generator(z, training=True)  # noqa: E731
+        d_variables = self.discriminator_logits.trainable_variables
+        for critic in range(self.options.n_critic):
+            with tf.GradientTape() as tape:
+                d_loss, d_terms = self._discriminator_loss(data, critic, generate,
+                                                           self._tensorflow_logits)
+                scaled_d_loss = d_loss / replicas
+            self.d_optimizer.apply(tape.gradient(scaled_d_loss, d_variables), d_variables)
+        p = r_t = None
+        if self.options.ada_target is not None:
+            p, r_t = ada_step(self.augment_p, d_terms[3], self.options.ada_target,
+                              self._n_real_images(data), self.options.ada_kimg)
+            self.augment_p.assign(p)
         with tf.GradientTape() as tape:
-            fake = generator(data["z_d"], training=True)
-            l_real = discriminator(real, training=True)
-            l_fake = discriminator(fake, training=True)
-            d_loss_real = binary_cross_entropy_from_logits(1.0, l_real)
-            d_loss_fake = binary_cross_entropy_from_logits(0.0, l_fake)
-            d_loss = (d_loss_real + d_loss_fake) / replicas
-        grads = tape.gradient(d_loss, discriminator.trainable_variables)
-        self.d_optimizer.apply(grads, discriminator.trainable_variables)
-        with tf.GradientTape() as tape:
-            l_gen = discriminator(generator(data["z_g"], training=True), training=True)
-            g_loss = binary_cross_entropy_from_logits(1.0, l_gen)
+            g_loss = self._generator_loss(data, generate, self._tensorflow_logits)
             scaled_g_loss = g_loss / replicas
-        grads = tape.gradient(scaled_g_loss, generator.trainable_variables)
-        self.g_optimizer.apply(grads, generator.trainable_variables)
-        values = self._metric_values(d_loss_real, d_loss_fake, g_loss, l_real, l_fake)
+        g_variables = self.generator.trainable_variables
+        self.g_optimizer.apply(tape.gradient(scaled_g_loss, g_variables), g_variables)
+        if self.ema_generator is not None:
+            beta = ema_decay_at(self.g_optimizer.iterations, self.options.ema_decay)
+            for average, current in zip(self.ema_generator.variables, self.generator.variables):
+                average.assign(beta * average + (1.0 - beta) * current
+                               if current.trainable else current)
+        values = self._metric_values(d_terms, g_loss, p, r_t)
         if replicas > 1:
             # Replica-local means -> global-batch means (equal slices), as logged on one device.
             context = tf.distribute.get_replica_context()
@@ -196,17 +318,6 @@ class DCGAN(keras.Model):
             self.trackers[name].update_state(value)
         return {name: tracker.result() for name, tracker in self.trackers.items()}
 
-    @staticmethod
-    def _metric_values(d_loss_real, d_loss_fake, g_loss, l_real, l_fake) -> dict:
-        # D(x) > 0.5 exactly when its logit is > 0.
-        return {
-            "d_loss_real": d_loss_real,
-            "d_loss_fake": d_loss_fake,
-            "g_loss": g_loss,
-            "d_acc_real": ops.mean(ops.cast(l_real > 0, "float32")),
-            "d_acc_fake": ops.mean(ops.cast(l_fake < 0, "float32")),
-        }
-
     # -- JAX: the same step, written statelessly -------------------------------------------
     def _build_index_maps(self) -> dict:
         """Positions of G's and D's variables in the model-level state lists (by identity)."""
@@ -215,7 +326,7 @@ class DCGAN(keras.Model):
             where = {id(v): i for i, v in enumerate(model_vars)}
             return [where[id(v)] for v in part_vars]
 
-        return {
+        maps = {
             "g_train": positions(self.trainable_variables, self.generator.trainable_variables),
             "d_train": positions(self.trainable_variables,
                                  self.discriminator_logits.trainable_variables),
@@ -224,16 +335,29 @@ class DCGAN(keras.Model):
             "d_non": positions(self.non_trainable_variables,
                                self.discriminator_logits.non_trainable_variables),
             "n_d_opt": len(self.d_optimizer.variables),
+            "g_iterations": positions(self.g_optimizer.variables,
+                                      [self.g_optimizer.iterations])[0],
         }
+        if self.augment_p is not None:
+            maps["augment_p"] = positions(self.non_trainable_variables, [self.augment_p])
+        if self.ema_generator is not None:
+            maps["ema"] = positions(self.non_trainable_variables, self.ema_generator.variables)
+            # Where each generator variable sits in G's trainable or non-trainable part.
+            train_at = {id(v): i for i, v in enumerate(self.generator.trainable_variables)}
+            non_at = {id(v): i for i, v in enumerate(self.generator.non_trainable_variables)}
+            maps["ema_sources"] = [("g_train", train_at[id(v)]) if v.trainable
+                                   else ("g_non", non_at[id(v)])
+                                   for v in self.generator.variables]
+        return maps
 
     def _split_state(self, state) -> dict:
         """The trainer's ``(trainable, non_trainable, optimizer, metrics)`` state -> G's and
-        D's parts by name."""
+        D's parts (and ADA's p, the EMA weights) by name."""
         if self._index_maps is None:
             self._index_maps = self._build_index_maps()
         maps = self._index_maps
         trainable, non_trainable, optimizer_vars, metrics_vars = state
-        return {
+        parts = {
             "g_train": [trainable[i] for i in maps["g_train"]],
             "d_train": [trainable[i] for i in maps["d_train"]],
             "g_non": [non_trainable[i] for i in maps["g_non"]],
@@ -242,14 +366,20 @@ class DCGAN(keras.Model):
             "g_opt": optimizer_vars[maps["n_d_opt"]:],
             "metrics": metrics_vars,
         }
+        for key in ("augment_p", "ema"):
+            if key in maps:
+                parts[key] = [non_trainable[i] for i in maps[key]]
+        return parts
 
     def _join_state(self, state, parts: dict) -> tuple:
         """Inverse of ``_split_state``: the updated parts put back in the trainer's order."""
         maps = self._index_maps
         trainable, non_trainable = list(state[0]), list(state[1])
-        for key, target in (("g_train", trainable), ("d_train", trainable),
-                            ("g_non", non_trainable), ("d_non", non_trainable)):
-            for i, value in zip(maps[key], parts[key]):
+        targets = (("g_train", trainable), ("d_train", trainable), ("g_non", non_trainable),
+                   ("d_non", non_trainable), ("augment_p", non_trainable),
+                   ("ema", non_trainable))
+        for key, target in targets:
+            for i, value in zip(maps.get(key, ()), parts.get(key, ())):
                 target[i] = value
         return (trainable, non_trainable, list(parts["d_opt"]) + list(parts["g_opt"]),
                 parts["metrics"])
@@ -266,61 +396,108 @@ class DCGAN(keras.Model):
             start += count
         return logs, new_vars
 
+    def _jax_calls(self, g_train, d_train, state: dict, p):
+        """``generate`` and ``logits`` as stateless calls that thread the non-trainable
+        variables through ``state`` (a dict the traced function owns)."""
+        import jax  # Only reached under KERAS_BACKEND=jax.
+
+        generator, discriminator = self.generator, self.discriminator_logits
+
+        def generate(z):
+            out, state["g_non"] = generator.stateless_call(g_train, state["g_non"], z,
+                                                           training=True)
+            return out
+
+        def call(x, params, d_non):
+            return discriminator.stateless_call(d_train, d_non, self._augment(x, params, p),
+                                                training=True)
+
+        def logits(x, params, need_grad):
+            if not need_grad:
+                out, state["d_non"] = call(x, params, state["d_non"])
+                return out, None
+
+            def summed(x):
+                out, d_non = call(x, params, state["d_non"])
+                return ops.sum(out), (out, d_non)
+
+            grads, (out, state["d_non"]) = jax.grad(summed, has_aux=True)(x)
+            return out, grads
+
+        return generate, logits
+
     def _train_step_jax(self, state, data):
         import jax  # Only reached under KERAS_BACKEND=jax.
 
         parts = self._split_state(state)
-        # discriminator_logits shares D's layers, so it takes D's variable lists as they are.
-        generator, discriminator = self.generator, self.discriminator_logits
-        real = real_images_to_model_range(data["real"], self.channels)
-        g_train = parts["g_train"]
+        p = parts["augment_p"][0] if "augment_p" in parts else None
 
-        def d_loss_fn(d_train, g_non, d_non):
-            fake, g_non = generator.stateless_call(g_train, g_non, data["z_d"], training=True)
-            l_real, d_non = discriminator.stateless_call(d_train, d_non, real, training=True)
-            l_fake, d_non = discriminator.stateless_call(d_train, d_non, fake, training=True)
-            d_loss_real = binary_cross_entropy_from_logits(1.0, l_real)
-            d_loss_fake = binary_cross_entropy_from_logits(0.0, l_fake)
-            aux = (d_loss_real, d_loss_fake, l_real, l_fake, g_non, d_non)
-            return d_loss_real + d_loss_fake, aux
+        def d_loss_fn(d_train, g_non, d_non, critic):
+            owned = {"g_non": g_non, "d_non": d_non}
+            generate, logits = self._jax_calls(parts["g_train"], d_train, owned, p)
+            d_loss, d_terms = self._discriminator_loss(data, critic, generate, logits)
+            return d_loss, (d_terms, owned["g_non"], owned["d_non"])
 
-        (_, aux), d_grads = jax.value_and_grad(d_loss_fn, has_aux=True)(
-            parts["d_train"], parts["g_non"], parts["d_non"])
-        d_loss_real, d_loss_fake, l_real, l_fake, parts["g_non"], parts["d_non"] = aux
-        parts["d_train"], parts["d_opt"] = self.d_optimizer.stateless_apply(
-            parts["d_opt"], d_grads, parts["d_train"])
-        d_train = parts["d_train"]
+        for critic in range(self.options.n_critic):
+            (_, aux), d_grads = jax.value_and_grad(
+                functools.partial(d_loss_fn, critic=critic), has_aux=True)(
+                parts["d_train"], parts["g_non"], parts["d_non"])
+            d_terms, parts["g_non"], parts["d_non"] = aux
+            parts["d_train"], parts["d_opt"] = self.d_optimizer.stateless_apply(
+                parts["d_opt"], d_grads, parts["d_train"])
+        r_t = None
+        if self.options.ada_target is not None:
+            p, r_t = ada_step(p, d_terms[3], self.options.ada_target,
+                              self._n_real_images(data), self.options.ada_kimg)
+            parts["augment_p"] = [p]
 
         def g_loss_fn(g_train, g_non, d_non):
-            fake, g_non = generator.stateless_call(g_train, g_non, data["z_g"], training=True)
-            l_gen, d_non = discriminator.stateless_call(d_train, d_non, fake, training=True)
-            return binary_cross_entropy_from_logits(1.0, l_gen), (g_non, d_non)
+            owned = {"g_non": g_non, "d_non": d_non}
+            generate, logits = self._jax_calls(g_train, parts["d_train"], owned, p)
+            return self._generator_loss(data, generate, logits), (owned["g_non"], owned["d_non"])
 
         (g_loss, (parts["g_non"], parts["d_non"])), g_grads = jax.value_and_grad(
-            g_loss_fn, has_aux=True)(g_train, parts["g_non"], parts["d_non"])
+            g_loss_fn, has_aux=True)(parts["g_train"], parts["g_non"], parts["d_non"])
         parts["g_train"], parts["g_opt"] = self.g_optimizer.stateless_apply(
-            parts["g_opt"], g_grads, g_train)
+            parts["g_opt"], g_grads, parts["g_train"])
+        if self.ema_generator is not None:
+            parts["ema"] = self._ema_update_jax(parts)
 
-        values = self._metric_values(d_loss_real, d_loss_fake, g_loss, l_real, l_fake)
+        values = self._metric_values(d_terms, g_loss, p, r_t)
         logs, parts["metrics"] = self._update_metrics_jax(parts["metrics"], values)
         return logs, self._join_state(state, parts)
+
+    def _ema_update_jax(self, parts: dict) -> list:
+        maps = self._index_maps
+        beta = ema_decay_at(parts["g_opt"][maps["g_iterations"]], self.options.ema_decay)
+        updated = []
+        for average, (kind, index) in zip(parts["ema"], maps["ema_sources"]):
+            current = parts[kind][index]
+            updated.append(beta * average + (1.0 - beta) * current
+                           if kind == "g_train" else current)
+        return updated
 
 
 def make_gan(preset, seed: int, synchronized_bn: bool = False,
              mixed_precision: bool = False) -> DCGAN:
-    """The compiled GAN of ``preset``: both networks seeded with ``seed``, Adam with the
-    preset's learning rates and ``beta_1`` for each. Training and restoring use this one
-    factory, so a restored GAN has the optimizers it was trained with."""
+    """The compiled GAN of ``preset``: both networks seeded with ``seed`` (and an EMA copy of
+    the generator when the options ask), Adam with the preset's learning rates and betas for
+    each. Training and restoring use this one factory, so a restored GAN has the optimizers it
+    was trained with."""
     from cxr_gan.gan.models import build_discriminator, build_generator, dtype_policy
 
     with dtype_policy(mixed_precision):
         generator = build_generator(preset, seed=seed, synchronized_bn=synchronized_bn)
         discriminator = build_discriminator(preset, seed=seed, synchronized_bn=synchronized_bn)
-    gan = DCGAN(generator, discriminator, name="dcgan")
+        # Same seed, so the average starts at the generator's initial weights.
+        ema_generator = (build_generator(preset, seed=seed, synchronized_bn=synchronized_bn)
+                         if preset.options.ema_decay is not None else None)
+    gan = DCGAN(generator, discriminator, options=preset.options, ema_generator=ema_generator,
+                name="dcgan")
     gan.compile(
         d_optimizer=keras.optimizers.Adam(preset.d_learning_rate, beta_1=preset.beta_1,
-                                          name="d_adam"),
+                                          beta_2=preset.beta_2, name="d_adam"),
         g_optimizer=keras.optimizers.Adam(preset.g_learning_rate, beta_1=preset.beta_1,
-                                          name="g_adam"),
+                                          beta_2=preset.beta_2, name="g_adam"),
     )
     return gan

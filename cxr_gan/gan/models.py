@@ -29,6 +29,9 @@
     -> 4 x [Conv2D(k5, s2) -> LeakyReLU] (128, 256, 512, 1024)           # 8x8x1024
     -> Flatten -> Dropout(0.4) -> Dense(1, sigmoid)
 
+Options (``preset.options``): ``spectral_norm`` wraps every discriminator layer with weights in
+``keras.layers.SpectralNormalization``; with the ``wgan-gp`` loss the critic has no batch norm.
+
 Every layer has a stable name, so weights and checkpoints can be matched by path. Every
 random initialiser gets an explicit seed derived from ``seed``, so a model is a pure function
 of (preset, seed). Only standard Keras layers are used: the saved ``.keras`` files load with
@@ -108,14 +111,25 @@ def _up_block(x, filters: int, index: int, preset: GANPreset, init: _Initializer
     return layers.LeakyReLU(negative_slope=preset.leaky_slope, name=f"up{index}_lrelu")(x)
 
 
+def _discriminator_layer(layer: layers.Layer, preset: GANPreset) -> layers.Layer:
+    """``layer``, spectrally normalised when the preset asks (the wrapper takes its name)."""
+    if not preset.options.spectral_norm:
+        return layer
+    name = layer.name
+    layer.name = f"{name}_inner"
+    return layers.SpectralNormalization(layer, name=name)
+
+
 def _down_block(x, filters: int, index: int, preset: GANPreset, init: _Initializers,
                 batch_norm: bool, synchronized_bn: bool):
     """Strided convolution [-> BN] -> LeakyReLU. With BN after it, a convolution's bias is
-    redundant (BN's beta replaces it)."""
+    redundant (BN's beta replaces it). WGAN-GP's critic never has BN."""
+    batch_norm = batch_norm and preset.options.critic_batch_norm
     strides = preset.d_first_stride if index == 1 else 2
-    x = layers.Conv2D(filters, preset.d_kernel, strides=strides, padding="same",
-                      use_bias=not batch_norm, kernel_initializer=init(),
-                      name=f"down{index}_conv")(x)
+    conv = layers.Conv2D(filters, preset.d_kernel, strides=strides, padding="same",
+                         use_bias=not batch_norm, kernel_initializer=init(),
+                         name=f"down{index}_conv")
+    x = _discriminator_layer(conv, preset)(x)
     if batch_norm:
         x = _batch_norm(f"down{index}_bn", synchronized_bn)(x)
     return layers.LeakyReLU(negative_slope=preset.leaky_slope, name=f"down{index}_lrelu")(x)
@@ -209,6 +223,7 @@ def build_discriminator(preset: GANPreset, seed: int = 0,
     x = _DISCRIMINATOR_BODIES[preset.style](image, preset, init, synchronized_bn)
     if preset.d_dropout > 0:
         x = layers.Dropout(preset.d_dropout, seed=seed + _D_SEED_OFFSET, name="dropout")(x)
-    x = layers.Dense(1, kernel_initializer=init(), dtype="float32", name="logit")(x)
+    logit = layers.Dense(1, kernel_initializer=init(), dtype="float32", name="logit")
+    x = _discriminator_layer(logit, preset)(x)
     probability = layers.Activation("sigmoid", dtype="float32", name="probability")(x)
     return keras.Model(image, probability, name="discriminator")

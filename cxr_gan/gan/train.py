@@ -5,11 +5,17 @@ Run directory (``--out``)::
     config.json            resolved GANRunConfig + data counts, backend and versions
     manifest.csv           every training file read: used, or skipped with the reason
     data_report.json       split counts, duplicate groups, patients shared across splits
-    history.csv            one row an epoch (the paper's Fig. 6 quantities)
+    history.csv            one row an epoch (the paper's Fig. 6 quantities; with
+                           --fid-every also fid_768, kid and fid_seconds where computed)
     checkpoints/           ckpt-STEP.npz, the two newest kept, each written atomically
-    figures/               loss_accuracy.png (Fig. 6), samples_epoch_NNNN.png (Fig. 5)
+    figures/               loss_accuracy.png (Fig. 6), samples_epoch_NNNN.png (Fig. 5),
+                           fid.png (with --fid-every)
     generator.keras        written at the end; loads with plain keras.models.load_model
+                           (the EMA generator when the run has one)
+    generator_raw.keras    the trained (not averaged) generator, with --ema only
+    generator_best.keras   the generator at the lowest FID-768 so far, with --fid-every only
     discriminator.keras
+    tensorboard/           event files, with --tensorboard only
 
 A run is resumable from any checkpoint, including one written mid-epoch on Ctrl-C: the batches
 are a pure function of the global step (``cxr_gan.gan.batches``), so the continued run sees the
@@ -25,7 +31,7 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import keras
 import numpy as np
@@ -35,15 +41,23 @@ from cxr_gan.backend import backend_versions, set_determinism, skip_failing_rema
 from cxr_gan.cli import OptionError, UserError
 from cxr_gan.data import kermany, resolve_data
 from cxr_gan.gan.batches import GANBatches, GANStepRange
-from cxr_gan.gan.config import GANRunConfig, get_preset, run_config_from_dict
-from cxr_gan.gan.dcgan import METRIC_NAMES, make_gan
+from cxr_gan.gan.config import GANRunConfig, get_preset, run_config_from_dict, with_options
+from cxr_gan.gan.dcgan import metric_names, make_gan
 from cxr_gan.gan.distribute import Replicas, check_divisible, data_parallel
 from cxr_gan.gan.generate import generated_to_uint8
 from cxr_gan.gan.models import build_discriminator, build_generator, dtype_policy
-from cxr_gan.io import atomic_write_text, csv_text, read_json, to_jsonable, write_json
+from cxr_gan.gan.tracking import FIDTracker, TensorBoardWriter, check_tensorboard_available
+from cxr_gan.io import (atomic_write_text, cache_dir, csv_text, read_json, to_jsonable,
+                        write_json)
 
-HISTORY_COLUMNS = ("epoch", "steps", "seconds") + METRIC_NAMES
 N_SAMPLES = 16
+FID_COLUMNS = ("fid_768", "kid", "fid_seconds")
+
+
+def history_columns(config: GANRunConfig) -> tuple[str, ...]:
+    """The columns of ``history.csv`` for a run of ``config``."""
+    columns = ("epoch", "steps", "seconds") + metric_names(config.preset.options)
+    return columns + FID_COLUMNS if config.fid_every else columns
 
 
 class NonFiniteLossError(UserError, RuntimeError):
@@ -102,10 +116,13 @@ def prepare_training_images(config: GANRunConfig, strict: bool = False):
     return loaded, report
 
 
-def _history_text(rows) -> str:
-    return csv_text(HISTORY_COLUMNS, (
-        [int(row[k]) if k in ("epoch", "steps") else repr(float(row[k])) for k in HISTORY_COLUMNS]
-        for row in rows))
+def _history_text(rows, columns: Sequence[str]) -> str:
+    def cell(row, key):
+        if row.get(key) is None:
+            return ""  # FID columns at epochs without an evaluation.
+        return int(row[key]) if key in ("epoch", "steps") else repr(float(row[key]))
+
+    return csv_text(columns, ([cell(row, k) for k in columns] for row in rows))
 
 
 class _RunRecorder(keras.callbacks.Callback):
@@ -135,7 +152,8 @@ class _RunRecorder(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if self.interrupted:
             return  # A partial epoch: its state is saved as a mid-epoch checkpoint instead.
-        values = {name: float(logs[name]) for name in METRIC_NAMES}
+        names = metric_names(self.trainer.config.preset.options)
+        values = {name: float(logs[name]) for name in names}
         if not all(math.isfinite(v) for v in values.values()):
             self.non_finite = {"epoch": epoch + 1, **values}
             self.model.stop_training = True
@@ -156,7 +174,7 @@ class _Trainer:
     """Holds one run's models, data and files; ``run`` trains to the configured epoch."""
 
     def __init__(self, config: GANRunConfig, run_dir: Path, loaded, verbose: int,
-                 replicas: Replicas | None = None):
+                 replicas: Replicas | None = None, cache: Path | None = None):
         self.config = config
         self.run_dir = run_dir
         self.loaded = loaded
@@ -173,6 +191,12 @@ class _Trainer:
         self.sample_noise = sample_rng.standard_normal((N_SAMPLES, preset.latent_dim),
                                                        dtype=np.float32)
         self.sample_real = loaded.images[:N_SAMPLES, ..., 0]
+        self.fid_tracker = None
+        if config.fid_every:
+            training_files = [Path(config.data) / path for path in loaded.paths]
+            self.fid_tracker = FIDTracker(training_files, config.fid_images, config.seed,
+                                          cache_dir(cache) / "fid")
+        self.tensorboard = TensorBoardWriter(run_dir) if config.tensorboard else None
 
     # -- state -----------------------------------------------------------------------------
     @property
@@ -195,16 +219,35 @@ class _Trainer:
         return path
 
     def record_epoch(self, row: dict[str, float]) -> None:
-        self.history.append(row)
-        atomic_write_text(self.run_dir / "history.csv", _history_text(self.history))
         epoch = int(row["epoch"])
+        if self.fid_tracker and (epoch % self.config.fid_every == 0
+                                 or epoch == self.config.epochs):
+            self.track_fid(row)
+        self.history.append(row)
+        atomic_write_text(self.run_dir / "history.csv",
+                          _history_text(self.history, history_columns(self.config)))
+        if self.tensorboard:
+            self.tensorboard.scalars(row, self.global_step)
         if epoch % self.config.checkpoint_every == 0 or epoch == self.config.epochs:
             self.save_checkpoint()
             self.write_figures(epoch)
 
+    def track_fid(self, row: dict[str, float]) -> None:
+        """Adds FID-768 and KID to ``row``; keeps the best generator so far."""
+        best = min((r["fid_768"] for r in self.history if r.get("fid_768") is not None),
+                   default=math.inf)
+        row.update(self.fid_tracker.score(self.gan.sampling_generator))
+        print(f"Epoch {int(row['epoch'])}: FID-768 {row['fid_768']:.4f}, KID {row['kid']:.4f} "
+              f"({row['fid_seconds']:.0f} s)", file=sys.stderr, flush=True)
+        if row["fid_768"] < best:
+            checkpoints.atomic_save_keras(self.portable_models()[0],
+                                          self.run_dir / "generator_best.keras")
+        plots.plot_fid_history(self.history + [row], provenance(self.config),
+                               self.run_dir / "figures" / "fid.png")
+
     def write_figures(self, epoch: int) -> None:
         generated = generated_to_uint8(
-            np.asarray(self.generator.predict_on_batch(self.sample_noise)))
+            np.asarray(self.gan.sampling_generator.predict_on_batch(self.sample_noise)))
         label = " [SYNTHETIC DATA]" if self.config.synthetic else ""
         plots.plot_samples(self.sample_real, generated,
                            f"Real {self.config.label} vs generated, epoch {epoch}{label}",
@@ -212,12 +255,16 @@ class _Trainer:
                            self.run_dir / "figures" / f"samples_epoch_{epoch:04d}.png")
         plots.plot_gan_history(self.history, provenance(self.config),
                                self.run_dir / "figures" / "loss_accuracy.png")
+        if self.tensorboard:
+            self.tensorboard.image_grid("samples", plots.image_grid(generated, 4),
+                                        self.global_step)
 
     def portable_models(self) -> tuple[keras.Model, keras.Model]:
-        """The two networks as saved: without synchronized batch norm, which is
-        TensorFlow-only and would stop the ``.keras`` files loading under JAX."""
+        """The sampling generator (EMA when there is one) and the discriminator as saved:
+        without synchronized batch norm, which is TensorFlow-only and would stop the
+        ``.keras`` files loading under JAX."""
         if not (self.replicas and self.replicas.synchronized_batch_norm):
-            return self.generator, self.discriminator
+            return self.gan.sampling_generator, self.discriminator
         preset, seed = self.config.preset, self.config.seed
         with dtype_policy(self.config.mixed_precision):
             generator = build_generator(preset, seed=seed)
@@ -265,6 +312,9 @@ class _Trainer:
             generator, discriminator = self.portable_models()
             checkpoints.atomic_save_keras(generator, self.run_dir / "generator.keras")
             checkpoints.atomic_save_keras(discriminator, self.run_dir / "discriminator.keras")
+            if self.gan.ema_generator is not None:
+                checkpoints.atomic_save_keras(self.generator,
+                                              self.run_dir / "generator_raw.keras")
         return GANRunResult(self.run_dir, self.history, self.global_step, recorder.interrupted)
 
 
@@ -298,8 +348,24 @@ def _write_run_files(run_dir: Path, config: GANRunConfig, loaded, report: dict,
     write_json(run_dir / "config.json", resolved, sort_keys=True)
 
 
+def _check_options(config: GANRunConfig) -> None:
+    """Refuses combinations this implementation does not support, before any work."""
+    options = config.preset.options
+    if config.data_parallel and options != dataclasses.replace(type(options)(),
+                                                               sources=options.sources):
+        raise OptionError("--data-parallel supports the plain DCGAN only: leave out --loss, "
+                          "--r1, --spectral-norm, --diffaugment, --ada-target and --ema, or "
+                          "train on one device.")
+    if options.loss == "wgan-gp" and config.preset.real_batch != config.preset.fake_batch:
+        raise OptionError("--loss wgan-gp interpolates real and fake images pairwise: the "
+                          "preset's real and fake batches must be equal.")
+    if config.tensorboard:
+        check_tensorboard_available()
+
+
 def train_gan(config: GANRunConfig, run_dir: Path | str, resume: bool = False,
-              strict: bool = False, verbose: int | str = "auto") -> GANRunResult:
+              strict: bool = False, verbose: int | str = "auto",
+              cache: Path | str | None = None) -> GANRunResult:
     """Trains (or resumes) a GAN run in ``run_dir``.
 
     Args:
@@ -309,6 +375,7 @@ def train_gan(config: GANRunConfig, run_dir: Path | str, resume: bool = False,
         resume: Continue from the newest checkpoint in ``run_dir``.
         strict: Treat any unreadable training image as fatal.
         verbose: Keras progress output (``"auto"``: a bar on a terminal, a line an epoch else).
+        cache: Cache folder (FID weights and statistics); default ``$CXR_GAN_CACHE``.
 
     Raises:
         RunDirectoryError: ``run_dir`` holds a run and ``resume`` is off, or ``resume`` is on
@@ -317,6 +384,7 @@ def train_gan(config: GANRunConfig, run_dir: Path | str, resume: bool = False,
     """
     run_dir = Path(run_dir)
     config = _config_to_run(config, run_dir, resume)
+    _check_options(config)
     if verbose == "auto":
         verbose = 1 if sys.stdout.isatty() else 2
     set_determinism(config.seed, config.deterministic)
@@ -332,7 +400,7 @@ def train_gan(config: GANRunConfig, run_dir: Path | str, resume: bool = False,
         # Checked before anything is written, so a refused run leaves no run directory behind.
         check_divisible(config.preset, replicas.count)
         _write_run_files(run_dir, config, loaded, report, replicas)
-        trainer = _Trainer(config, run_dir, loaded, verbose, replicas)
+        trainer = _Trainer(config, run_dir, loaded, verbose, replicas, cache)
         if resume:
             path = trainer.restore_latest()
             if path is None:
@@ -346,15 +414,22 @@ def make_run_config(data: str | None, preset: str | None, epochs: int | None,
                     batch_size: int | None = None, split: str = "official", split_seed: int = 0,
                     seed: int = 0, resize_filter: str = "bilinear", checkpoint_every: int = 10,
                     deterministic: bool = True, data_parallel: bool = False,
-                    mixed_precision: bool = False,
-                    cache_dir: str | None = None) -> GANRunConfig:
+                    mixed_precision: bool = False, cache_dir: str | None = None,
+                    options: dict[str, Any] | None = None, fid_every: int = 0,
+                    fid_images: int = 1000, tensorboard: bool = False) -> GANRunConfig:
     """Resolves user options into a ``GANRunConfig``.
 
     Without ``data`` the embedded synthetic phantoms are made (once) and used, with the
     ``demo`` preset unless another is named; with ``data`` the default preset is ``paper``.
+    ``options`` changes fields of the preset's ``GANOptions`` (``None`` values keep the
+    preset's), each recorded with its source.
     """
     source = resolve_data(data, cache_dir)
     chosen = get_preset(preset or ("demo" if data is None else "paper"))
+    try:
+        chosen = with_options(chosen, **(options or {}))
+    except ValueError as error:
+        raise OptionError(str(error)) from None
     if batch_size is not None:
         if batch_size < 2:
             raise OptionError(f"--batch-size must be >= 2. Received: {batch_size}")
@@ -371,7 +446,8 @@ def make_run_config(data: str | None, preset: str | None, epochs: int | None,
         split_seed=split_seed, epochs=epochs or chosen.epochs, seed=seed,
         resize_filter=resize_filter, checkpoint_every=checkpoint_every,
         deterministic=deterministic, data_parallel=data_parallel,
-        mixed_precision=mixed_precision,
+        mixed_precision=mixed_precision, fid_every=fid_every, fid_images=fid_images,
+        tensorboard=tensorboard,
     )
 
 
@@ -387,8 +463,14 @@ def summarize(result: GANRunResult) -> str:
                  f"{config['backend']} | {config['training_images']} training images")
     if result.history:
         last = result.history[-1]
+        names = metric_names(run_config_from_dict(config).preset.options)
         lines.append("  last epoch " + ", ".join(
-            f"{k}={last[k]:.4g}" for k in ("epoch",) + METRIC_NAMES))
+            f"{k}={last[k]:.4g}" for k in ("epoch",) + names))
+        scored = [row for row in result.history if row.get("fid_768") is not None]
+        if scored:
+            best = min(scored, key=lambda row: row["fid_768"])
+            lines.append(f"  best FID-768 {best['fid_768']:.4f} at epoch {best['epoch']} "
+                         f"(generator_best.keras); last {scored[-1]['fid_768']:.4f}")
         seconds = [row["seconds"] for row in result.history]
         lines.append(f"  median seconds per epoch: {float(np.median(seconds)):.2f}")
     return "\n".join(lines)
@@ -406,4 +488,4 @@ def restore_generator(run_dir: Path | str) -> tuple[keras.Model, int]:
         raise RunDirectoryError(f"No checkpoint in {run_dir / checkpoints.CHECKPOINT_DIR}.")
     gan = make_gan(config.preset, config.seed, mixed_precision=config.mixed_precision)
     checkpoints.load_checkpoint(found[-1][1], gan.state_variables())
-    return gan.generator, gan.global_step
+    return gan.sampling_generator, gan.global_step

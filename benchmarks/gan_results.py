@@ -1,0 +1,93 @@
+#!/usr/bin/env python3
+"""A finished GAN run's committed results: 2534 generated images scored against the training
+NORMAL images (FID-768, FID-2048, KID, precision, recall, density, coverage), the
+memorisation check against the test NORMAL images, a grid of generated images, and the run's
+config, history and figures that show no real image.
+
+    python benchmarks/gan_results.py --run runs/efficient-s0 --data ../shared/data/chest_xray \\
+        --out results/gan-efficient/efficient-s0
+
+Equivalent to `train_gan.py generate` + `evaluate.py fid` + `evaluate.py memorization` with the
+arguments written into ``--out/commands-GENERATOR.txt``. Weights and generated images stay in ``--run``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run", required=True, help="a finished train_gan.py run directory")
+    parser.add_argument("--data", required=True, help="the Kermany folder (train/, test/)")
+    parser.add_argument("--out", required=True, help="results folder (committed)")
+    parser.add_argument("--generator", default="generator.keras",
+                        help="file in --run to sample (e.g. generator_best.keras)")
+    parser.add_argument("--num-images", type=int, default=2534)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+
+    import numpy as np
+
+    from cxr_gan import plots
+    from cxr_gan.fid.features import FeatureExtractor
+    from cxr_gan.fid.memorization import memorization_check
+    from cxr_gan.fid.report import fid_between_folders, format_fid_result
+    from cxr_gan.gan.generate import generate_pngs
+    from cxr_gan.io import cache_dir, read_json, write_json
+
+    run, out, data = Path(args.run), Path(args.out), Path(args.data)
+    stem = Path(args.generator).stem
+    generated = run / f"generated-{stem}-s{args.seed}"
+    train, holdout = data / "train" / "NORMAL", data / "test" / "NORMAL"
+    out.mkdir(parents=True, exist_ok=True)
+    commands = [
+        f"python train_gan.py generate --generator {run / args.generator} --num-images "
+        f"{args.num_images} --seed {args.seed} --out {generated}",
+        f"python evaluate.py fid --real {train} --fake {generated} --json {out}/fid-{stem}.json",
+        f"python evaluate.py memorization --train {train} --fake {generated} --holdout "
+        f"{holdout} --out {out}/memorization-{stem}",
+    ]
+    start = time.perf_counter()
+    if not generated.is_dir():
+        generate_pngs(run / args.generator, args.num_images, args.seed, generated)
+    result = fid_between_folders(train, generated)
+    print(format_fid_result(result))
+    write_json(out / f"fid-{stem}.json", result)
+    extractor = FeatureExtractor(cache_dir=cache_dir(None) / "fid")
+    memo = out / f"memorization-{stem}"
+    summary = memorization_check(train, generated, memo, holdout_dir=holdout,
+                                 extractor=extractor)
+    (memo / "closest_pairs.png").unlink()  # It shows training radiographs: not published.
+    print(f"memorisation: {summary['near_copies']} near-copies flagged")
+
+    from PIL import Image
+
+    first = sorted(generated.glob("*.png"))[:32]
+    images = np.stack([np.asarray(Image.open(p).convert("L")) for p in first])
+    config = read_json(run / "config.json")
+    label = " [SYNTHETIC DATA]" if config.get("synthetic") else ""
+    plots.plot_generated(images, f"{stem}: generated images 0..31, seed {args.seed}{label}",
+                         f"run {run.name} | preset {config['preset']['name']} | data "
+                         f"{config['data']} {config['split']} train/{config['label']}",
+                         out / f"generated-{stem}-first32.png")
+    for name in ("config.json", "history.csv", "data_report.json", "figures/loss_accuracy.png",
+                 "figures/fid.png"):
+        if (run / name).is_file():
+            shutil.copyfile(run / name, out / Path(name).name)
+    (out / f"commands-{stem}.txt").write_text("\n".join(commands) + "\n")
+    print(f"Wrote {out} in {time.perf_counter() - start:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
