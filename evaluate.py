@@ -6,6 +6,7 @@ r"""Evaluate generated images against real ones, and classifier runs against the
     python evaluate.py memorization --train ~/chest_xray/train/NORMAL \
         --fake runs/demo/generated --out runs/demo/memorization
     python evaluate.py report --runs runs/comparison --out runs/comparison/report
+    python evaluate.py returned --returned FILES_AT --data ~/chest_xray --out results/gpu-run
 
 FID-768 (Mixed_6e features, the paper's choice: fewer than 2048 images), FID-2048 (pool3, the
 usual one; biased upwards below 2048 images) and KID, on the standard "inception-2015-12-05"
@@ -51,6 +52,15 @@ def _parser():
     flags.add(memo, "--out", "--seed", "--fid-weights", "--preprocessing", "--cache-dir",
               "--debug", out="folder for memorization.csv, its summary and figures",
               seed="seeds the default hold-out draw")
+    returned = flags.command(subs, "returned",
+                             "score what an accelerator plan brought back (benchmarks/gpu_run.py)")
+    returned.add_argument("--returned", required=True, metavar="DIR",
+                          help="the folder the device call returned (runs.tar.gz + image parts)")
+    flags.add(returned, "--data", "--out", "--fid-weights", "--preprocessing", "--cache-dir",
+              "--debug", data="the data folder the pack was made from (the runs' training "
+                              "images are read from it, checked by digest)",
+              out="folder for each run's PNGs, provenance, fid.json, memorisation and "
+                  "summary.json (never overwritten)")
     report = flags.command(subs, "report",
                            "the paper's Tables 1-3 and Fig. 8 from classifier runs")
     report.add_argument("--runs", nargs="+", required=True, metavar="DIR",
@@ -98,6 +108,21 @@ def _memorization(args) -> int:
     return 0
 
 
+def _returned(args) -> int:
+    from cxr_gan.fid.features import FeatureExtractor
+    from cxr_gan.fid.returned import format_summary, score_returned
+    from cxr_gan.io import cache_dir
+
+    if args.data is None:
+        raise cli.OptionError("evaluate.py returned needs --data: the folder the pack was "
+                              "made from.")
+    _refuse_existing(Path(args.out) / "summary.json", "scored results")
+    extractor = FeatureExtractor(args.fid_weights, cache_dir(args.cache_dir) / "fid",
+                                 args.preprocessing)
+    print(format_summary(score_returned(args.returned, args.data, args.out, extractor)))
+    return 0
+
+
 def _report(args) -> int:
     from cxr_gan.evaluation.report import build_report, find_runs
 
@@ -113,6 +138,8 @@ def main(argv: list[str]) -> int:
         return _report(args)
     if args.command == "memorization":
         return _memorization(args)
+    if args.command == "returned":
+        return _returned(args)
     return _fid(args, parser)
 
 

@@ -13,6 +13,8 @@ KERAS_BACKEND=tensorflow (default) or KERAS_BACKEND=jax.
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import sys
 
 from cxr_gan import cli, flags
@@ -42,6 +44,12 @@ def _parser():
                        help="images per generator update, >= 2 (default: the preset's, 128 for "
                             "the paper presets); the discriminator's real and fake batches "
                             "scale with it (paper-code: half each)")
+    train.add_argument("--exclude-validation", default="0", metavar="SEEDS",
+                       help="leave out of the GAN's training images the classifier's validation "
+                            "shares of these classifier seeds (spaces or commas; 'none': keep "
+                            "every training image, as the paper), so that train_classifier.py "
+                            "runs of those seeds may use the generator (its leak guard refuses "
+                            "a generator that saw their validation or test images)")
     train.add_argument("--checkpoint-every", type=cli.positive_int, default=10,
                        help="epochs between checkpoints and sample figures")
     train.add_argument("--resume", action="store_true",
@@ -109,9 +117,41 @@ def _gan_options(args) -> dict:
             "diffaugment": policy, "ada_target": args.ada_target, "ema_decay": args.ema}
 
 
-def _train(args) -> int:
-    from cxr_gan.gan.train import make_run_config, summarize, train_gan
+# What --resume may be given with: the target, how often it checkpoints, scores and logs, and
+# how it reports. Everything else comes from the run's config.json.
+RESUME_FLAGS = {"out", "resume", "epochs", "checkpoint_every", "fid_every", "fid_images",
+                "tensorboard", "verbose", "debug", "cache_dir", "strict", "command"}
 
+
+def _validation_seeds(text: str) -> tuple[int, ...]:
+    if text.strip().lower() == "none":
+        return ()
+    try:
+        return tuple(cli.split_commas([text], cli.non_negative_int))
+    except (ValueError, argparse.ArgumentTypeError):
+        raise cli.OptionError(f"--exclude-validation takes classifier seeds such as 0 or 0,1,2, "
+                              f"or 'none'. Received: {text!r}") from None
+
+
+def _train(args, given: set[str]) -> int:
+    from cxr_gan.gan.train import make_run_config, resume_config, summarize, train_gan
+
+    if args.resume:
+        refused = sorted(given - RESUME_FLAGS)
+        if refused:
+            names = ", ".join("--" + name.replace("_", "-") for name in refused)
+            raise cli.OptionError(
+                f"--resume continues the run with the options in {args.out}/config.json; "
+                f"{names} cannot change it (--epochs may extend it; --checkpoint-every, "
+                "--fid-every, --fid-images and --tensorboard may change how often it saves, "
+                "scores and logs). Leave them out, or start a new run with a new --out.")
+        cadence = {name: getattr(args, name) for name in
+                   ("checkpoint_every", "fid_every", "fid_images", "tensorboard") if name in given}
+        config = dataclasses.replace(resume_config(args.out, args.epochs), **cadence)
+        result = train_gan(config, args.out, resume=True, strict=args.strict,
+                           verbose=flags.resolve_verbose(args.verbose), cache=args.cache_dir)
+        print(summarize(result))
+        return _status(result)
     config = make_run_config(
         data=args.data, preset=args.preset, epochs=args.epochs, batch_size=args.batch_size,
         split=args.split, split_seed=args.split_seed, seed=args.seed,
@@ -119,12 +159,17 @@ def _train(args) -> int:
         deterministic=not args.no_determinism, data_parallel=args.data_parallel,
         mixed_precision=args.mixed_precision, cache_dir=args.cache_dir,
         options=_gan_options(args), fid_every=args.fid_every, fid_images=args.fid_images,
-        tensorboard=args.tensorboard,
+        tensorboard=args.tensorboard, validation_seeds=_validation_seeds(args.exclude_validation),
     )
-    result = train_gan(config, args.out, resume=args.resume, strict=args.strict,
+    result = train_gan(config, args.out, strict=args.strict,
                        verbose=flags.resolve_verbose(args.verbose), cache=args.cache_dir)
     print(summarize(result))
-    return cli.EXIT_INTERRUPTED if result.interrupted else 0
+    return _status(result)
+
+
+def _status(result) -> int:
+    """0 when finished; 128 + the signal when a signal stopped it (checkpoint saved)."""
+    return cli.exit_status_of_signal(result.stop_signal) if result.interrupted else 0
 
 
 def _generate(args) -> int:
@@ -138,7 +183,9 @@ def _generate(args) -> int:
 
 def main(argv: list[str]) -> int:
     args = flags.parse_with_default_command(_parser(), argv, default="train")
-    return _generate(args) if args.command == "generate" else _train(args)
+    if args.command == "generate":
+        return _generate(args)
+    return _train(args, flags.given_options(_parser(), argv, default="train"))
 
 
 if __name__ == "__main__":

@@ -59,9 +59,11 @@ def run_one(name: str, seed: int, args) -> Path:
     command = [sys.executable, str(REPO / "train_gan.py"), "--data", args.data, "--preset",
                "demo", "--epochs", str(args.epochs), "--seed", str(seed), "--out",
                str(run_dir), "--fid-every", str(args.fid_every), "--fid-images",
-               str(args.fid_images), "--verbose", "2", *CONFIGS[name]]
-    if (run_dir / "config.json").is_file():
-        command.append("--resume")
+               str(args.fid_images), "--exclude-validation", "none", "--verbose", "2",
+               *CONFIGS[name]]
+    if (run_dir / "config.json").is_file():  # A resume keeps the run's stored options.
+        command = [sys.executable, str(REPO / "train_gan.py"), "--out", str(run_dir),
+                   "--resume", "--verbose", "2"]
     print(f"[{time.strftime('%H:%M:%S')}] {name} seed {seed}: {' '.join(command[1:])}",
           flush=True)
     start = time.perf_counter()

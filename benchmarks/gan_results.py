@@ -68,7 +68,7 @@ def main(argv=None) -> int:
     summary = memorization_check(train, generated, memo, holdout_dir=holdout,
                                  extractor=extractor)
     (memo / "closest_pairs.png").unlink()  # It shows training radiographs: not published.
-    print(f"memorisation: {summary['near_copies']} near-copies flagged")
+    print(f"memorisation: {summary['copies']} copies, {summary['near_copies']} near-copies flagged")
 
     from PIL import Image
 

@@ -15,11 +15,13 @@ from __future__ import annotations
 import argparse
 import errno
 import os
+import signal
 import sys
+import threading
 from typing import Callable, Sequence
 
 EXIT_USER_ERROR = 2
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports Ctrl-C.
 
 
 class UserError(Exception):
@@ -52,10 +54,30 @@ def os_error_message(error: OSError) -> str | None:
     return None
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C would raise ``KeyboardInterrupt`` (``run_script``)."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
+
+
+def exit_status_of_signal(signum: int) -> int:
+    """The shell's status for a process stopped by signal ``signum``: 128 + its number."""
+    return 128 + int(signum)
+
+
 def run_script(main: Callable[[list[str]], int], argv: Sequence[str] | None = None) -> int:
-    """Runs a script's ``main(argv)``: expected errors become one message and status 2."""
+    """Runs a script's ``main(argv)``: expected errors become one message and status 2.
+
+    SIGTERM (what a scheduler sends before SIGKILL) is handled as Ctrl-C is: cleanup runs, the
+    message says so, and the status is 128 + the signal (130 Ctrl-C, 143 SIGTERM). Training
+    installs its own handlers, which first finish the step and save a checkpoint.
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         return main(argv)
     except UserError as error:
@@ -69,6 +91,9 @@ def run_script(main: Callable[[list[str]], int], argv: Sequence[str] | None = No
             raise
         print(f"error: {message}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except Terminated:
+        print("Terminated (SIGTERM).", file=sys.stderr)
+        return exit_status_of_signal(signal.SIGTERM)
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
         return EXIT_INTERRUPTED

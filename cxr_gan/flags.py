@@ -111,3 +111,19 @@ def parse_with_default_command(parent: argparse.ArgumentParser, argv: list[str],
     if not argv or (argv[0] not in commands and argv[0] not in ("-h", "--help")):
         argv = [default, *argv]
     return parent.parse_args(argv)
+
+
+def given_options(parent: argparse.ArgumentParser, argv: list[str], default: str) -> set[str]:
+    """The destinations of the options written on the command line (not defaulted): ``argv``
+    parsed again with every default suppressed."""
+    for action in _all_actions(parent):
+        action.default = argparse.SUPPRESS
+    return set(vars(parse_with_default_command(parent, argv, default)))
+
+
+def _all_actions(parent: argparse.ArgumentParser):
+    for action in parent._actions:  # noqa: SLF001 (argparse keeps them there)
+        yield action
+        if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001
+            for sub in action.choices.values():
+                yield from _all_actions(sub)

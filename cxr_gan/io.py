@@ -17,6 +17,7 @@ import dataclasses
 import io
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -126,15 +127,44 @@ def cache_dir(override: Path | str | None = None) -> Path:
     return Path(override) if override else default_cache_dir()
 
 
+def skip_reason(path: Path) -> str | None:
+    """Why a folder entry is not read as an image, or None when it is a regular, non-hidden
+    file with an image suffix. FIFOs and devices are never opened (reading one could block
+    forever); links are followed, a broken one is reported as such."""
+    if path.name.startswith("."):
+        return "hidden file"
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return "broken symbolic link" if path.is_symlink() else "vanished while listed"
+    except OSError as error:
+        return f"cannot be examined ({error.strerror})"
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if not stat.S_ISREG(mode):
+        kind = ("FIFO" if stat.S_ISFIFO(mode) else "socket" if stat.S_ISSOCK(mode)
+                else "device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "special file")
+        return f"not a regular file ({kind})"
+    if path.suffix.lower() not in IMAGE_SUFFIXES:
+        return f"not an image file name (suffix {path.suffix or 'none'})"
+    return None
+
+
 def is_image_file(path: Path) -> bool:
-    """A regular, non-hidden file with an image suffix (FIFOs and devices are not images:
-    reading one could block forever)."""
-    return (path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
-            and path.is_file())
+    """A regular, non-hidden file with an image suffix (``skip_reason`` is None)."""
+    return skip_reason(path) is None
 
 
-def list_images(folder: Path | str, recursive: bool = True) -> list[Path]:
+def list_images(folder: Path | str, recursive: bool = True,
+                skipped: list[tuple[str, str]] | None = None) -> list[Path]:
     """The image files in ``folder`` (and below it when ``recursive``), sorted.
+
+    Args:
+        folder: The folder to list.
+        recursive: Also list subfolders (folders themselves are then not "skipped").
+        skipped: When given, ``(path, reason)`` of every entry with an image suffix that is not
+            read (a FIFO, a broken link, a hidden file) is appended to it; files of other
+            kinds (a README, a JSON) are not images and are not reported.
 
     Raises:
         MissingInputError: ``folder`` is not a folder or holds no image file.
@@ -142,8 +172,14 @@ def list_images(folder: Path | str, recursive: bool = True) -> list[Path]:
     folder = Path(folder)
     if not folder.is_dir():
         raise MissingInputError(f"Image folder not found: {folder}")
-    candidates = folder.rglob("*") if recursive else folder.iterdir()
-    files = sorted(p for p in candidates if is_image_file(p))
+    candidates = sorted(folder.rglob("*") if recursive else folder.iterdir())
+    files = []
+    for path in candidates:
+        reason = skip_reason(path)
+        if reason is None:
+            files.append(path)
+        elif skipped is not None and path.suffix.lower() in IMAGE_SUFFIXES:
+            skipped.append((str(path), reason))
     if not files:
         raise MissingInputError(
             f"No .jpeg, .jpg or .png file in {folder}: point the option at a folder of images.")

@@ -112,8 +112,8 @@ class MemorizationPlot:
     holdout_feature: np.ndarray
     fake_pixel: np.ndarray
     holdout_pixel: np.ndarray
-    feature_threshold: float
-    pixel_threshold: float
+    feature_threshold: float | None  # None: the near-copy rule was not applied (small set).
+    pixel_threshold: float | None
     closest_pairs: Sequence[tuple[np.ndarray, np.ndarray, float]]
     provenance: str
 
@@ -129,7 +129,8 @@ def plot_memorization_distances(data: MemorizationPlot, path: Path | str) -> Non
         bins = np.linspace(0, max(np.max(fake), np.max(hold)) * 1.02, 50)
         axis.hist(hold, bins=bins, alpha=0.6, density=True, label="held-out real -> train")
         axis.hist(fake, bins=bins, alpha=0.6, density=True, label="generated -> train")
-        axis.axvline(threshold, color="k", linestyle="--", label="near-copy threshold")
+        if threshold is not None:
+            axis.axvline(threshold, color="k", linestyle="--", label="near-copy threshold")
         axis.set_xlabel(f"distance to nearest training image, {name}")
         axis.legend(fontsize=8)
     figure.suptitle("Memorisation check")

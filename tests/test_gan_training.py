@@ -4,6 +4,7 @@ saved models load in a fresh process, and the JAX backend trains without TensorF
 import dataclasses
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -79,9 +80,11 @@ def test_resume_is_bitwise_equal_to_an_uninterrupted_run(tiny_phantoms, tmp_path
         assert [x[k] for k in METRIC_NAMES] == [y[k] for k in METRIC_NAMES]
 
 
-def test_ctrl_c_saves_a_mid_epoch_checkpoint_that_resumes_exactly(tiny_phantoms, tmp_path,
-                                                                   monkeypatch):
-    train_gan(_config(tiny_phantoms, TINY_PAPER, 3), tmp_path / "straight", verbose=0)
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_signal_saves_a_mid_epoch_checkpoint_that_resumes_exactly(tiny_phantoms, tmp_path,
+                                                                    monkeypatch, signum):
+    straight = train_gan(_config(tiny_phantoms, TINY_PAPER, 3), tmp_path / "straight",
+                         verbose=0)
     original = train_module._RunRecorder.on_train_batch_end
 
     steps_ended = []
@@ -89,20 +92,24 @@ def test_ctrl_c_saves_a_mid_epoch_checkpoint_that_resumes_exactly(tiny_phantoms,
     def interrupt_at_step_4(self, batch, logs=None):
         steps_ended.append(batch)
         if len(steps_ended) == 4:  # The 4th step (1st of epoch 2) ends: a mid-epoch stop.
-            self.handle_sigint(None, None)
+            self.handle_signal(signum, None)
         original(self, batch, logs)
 
     monkeypatch.setattr(train_module._RunRecorder, "on_train_batch_end", interrupt_at_step_4)
     result = train_gan(_config(tiny_phantoms, TINY_PAPER, 3), tmp_path / "stopped", verbose=0)
-    assert result.interrupted and result.global_step == 4
+    assert result.interrupted and result.global_step == 4 and result.stop_signal == signum
     assert not (tmp_path / "stopped" / "generator.keras").exists()
     monkeypatch.setattr(train_module._RunRecorder, "on_train_batch_end", original)
-    train_gan(_config(tiny_phantoms, TINY_PAPER, 3), tmp_path / "stopped", resume=True,
-              verbose=0)
+    resumed = train_gan(_config(tiny_phantoms, TINY_PAPER, 3), tmp_path / "stopped",
+                        resume=True, verbose=0)
     _, a = _checkpoint_arrays(tmp_path / "straight")
     _, b = _checkpoint_arrays(tmp_path / "stopped")
     for key in a:
         np.testing.assert_array_equal(a[key], b[key])
+    # The cut epoch's row covers all its steps: the sums before the stop were carried over.
+    assert [row["steps"] for row in resumed.history] == [3, 3, 3]
+    for x, y in zip(straight.history, resumed.history):
+        assert [x[k] for k in METRIC_NAMES] == [y[k] for k in METRIC_NAMES]
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tiny_phantoms, tmp_path,

@@ -1,6 +1,8 @@
 """Generation (seeded PNGs, 8-bit mapping, the authors' stretch), the demo phantoms, and
 train_gan.py train + generate end to end."""
 
+import json
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -53,13 +55,18 @@ def test_cli_trains_and_generates(tiny_phantoms, tmp_path, capsys):
     code = train_gan.main(["--data", str(tiny_phantoms), "--preset", "demo", "--epochs", "1",
                            "--batch-size", "8", "--out", str(run_dir), "--verbose", "0"])
     assert code == 0
-    assert "global step 3" in capsys.readouterr().out  # 24 images // 8.
+    # 24 images less the classifier's seed-0 validation share (2: --exclude-validation's
+    # default), // 8.
+    assert "global step 2" in capsys.readouterr().out
     out_dir = tmp_path / "generated"
     code = train_gan.main(["generate", "--generator", str(run_dir / "generator.keras"),
                            "--num-images", "5", "--seed", "2", "--out", str(out_dir)])
     assert code == 0
-    files = sorted(out_dir.iterdir())
+    files = sorted(out_dir.glob("*.png"))
     assert [f.name for f in files] == [f"gen-s2-{i:06d}.png" for i in range(5)]
+    provenance = json.loads((out_dir / "provenance.json").read_text())
+    assert provenance["run"] == str(run_dir.resolve()) and provenance["seeds"] == {"2": 5}
+    assert provenance["training_images"] == 22 and provenance["validation_seeds"] == [0]
     with Image.open(files[0]) as image:
         assert image.mode == "L" and image.size == (64, 64)
 

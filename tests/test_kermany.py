@@ -2,6 +2,7 @@
 
 import csv
 import io
+import os
 
 import numpy as np
 import pytest
@@ -155,3 +156,32 @@ def test_real_pooled_test_set_is_the_one_the_committed_results_used(real_data):
         with open(run / "predictions.csv") as handle:
             committed = [(row["path"], row["label"]) for row in csv.DictReader(handle)]
         assert committed == [(r.path, r.label) for r in test], run.name
+
+
+def test_every_class_folder_entry_is_in_the_manifest_used_or_skipped_with_its_reason(
+        tiny_phantoms, tmp_path):
+    import dataclasses
+    import shutil
+
+    from cxr_gan.gan.train import make_run_config, prepare_training_images
+    from tests.conftest import TINY_PAPER
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_phantoms, data)
+    normal = data / "train" / "NORMAL"
+    os.symlink(normal / "gone.png", normal / "dangling.png")
+    os.mkfifo(normal / "zz.png")
+    (normal / "notes.txt").write_text("a note")
+    (normal / ".hidden.png").write_bytes(b"")
+    (normal / "sub.png").mkdir()
+    config = dataclasses.replace(make_run_config(str(data), None, 1), preset=TINY_PAPER)
+    loaded, report = prepare_training_images(config)
+    skipped = {row[0]: row[4] for row in loaded.manifest_rows if row[3] == "skipped"}
+    assert skipped == {
+        "train/NORMAL/.hidden.png": "hidden file",
+        "train/NORMAL/dangling.png": "broken symbolic link",
+        "train/NORMAL/notes.txt": "not an image file name (suffix .txt)",
+        "train/NORMAL/sub.png": "a folder",
+        "train/NORMAL/zz.png": "not a regular file (FIFO)",
+    }
+    assert len(loaded.paths) == 24 and report["training_images"]["used"] == 24

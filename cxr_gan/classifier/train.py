@@ -31,12 +31,15 @@ import numpy as np
 from cxr_gan.backend import backend_versions, set_determinism
 from cxr_gan.checkpoints import atomic_save_keras
 from cxr_gan.classifier.augment import METHODS, AugmentConfig, on_the_fly_transform, top_up
+from cxr_gan.classifier.leak import check_generator_leak
 from cxr_gan.classifier.model import CLASS_NAMES, build_classifier
 from cxr_gan.cli import OptionError, UserError
 from cxr_gan.data import kermany, resolve_data
 from cxr_gan.data.images import RESIZE_FILTERS, read_grayscale
 from cxr_gan.evaluation.metrics import bootstrap_intervals, classification_metrics
-from cxr_gan.io import atomic_write_text, list_images, to_jsonable, write_csv, write_json
+from cxr_gan.io import (atomic_write_text, list_images, read_json, to_jsonable, write_csv,
+                        write_json)
+from cxr_gan.rundir import remove_stale_temporaries, run_lock
 
 CHOICES = {
     "optimizer": "Adam(learning_rate) - the keras-io example the paper's model comes from uses Adam",
@@ -67,7 +70,7 @@ class ClassifierRunConfig:
     epochs: int = 20
     batch_size: int = 32
     learning_rate: float = 1e-3
-    validation_fraction: float = 0.1
+    validation_fraction: float = kermany.VALIDATION_FRACTION
     patience: int = 5
     augment: AugmentConfig = AugmentConfig()
     generator: str | None = None
@@ -121,17 +124,6 @@ class ImageBatches(keras.utils.PyDataset):
         self.order = self._order()
 
 
-def _split_validation(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
-    """Boolean mask of a stratified, seeded validation subset."""
-    rng = np.random.default_rng([seed, 101])
-    mask = np.zeros(len(labels), bool)
-    for label in (0, 1):
-        members = np.flatnonzero(labels == label)
-        n_val = int(round(fraction * len(members)))
-        mask[rng.permutation(members)[:n_val]] = True
-    return mask
-
-
 def _generated_images(config: ClassifierRunConfig, n: int) -> np.ndarray | None:
     """``n`` GAN images at the classifier's size, uint8 ``(n, s, s, 1)``; None for other methods."""
     if not config.method.startswith("gan"):
@@ -168,6 +160,7 @@ class TrainingSet:
     manifest_rows: tuple
     counts: dict
     patients_shared: int
+    generator: dict | None = None  # The leak guard's record (``leak.check_generator_leak``).
 
 
 def _load_split(config: ClassifierRunConfig, parts: dict, name: str):
@@ -183,9 +176,12 @@ def prepare_training_set(config: ClassifierRunConfig) -> TrainingSet:
     """Scans and splits the data, decodes it, holds out the validation share, tops up NORMAL."""
     records = kermany.scan(config.data)
     parts = kermany.split_records(records, config.split, seed=config.split_seed)
+    generator = check_generator_leak(config, parts)  # Before any decoding or training.
     train, train_labels = _load_split(config, parts, "train")
     test, test_labels = _load_split(config, parts, "test")
-    val_mask = _split_validation(train_labels, config.validation_fraction, config.seed)
+    # Drawn over the split's records, before decoding: the share a generator must not see.
+    held = kermany.validation_paths(parts["train"], [config.seed], config.validation_fraction)
+    val_mask = np.array([path in held for path in train.paths])
     x_train, y_train = train.images[~val_mask], train_labels[~val_mask]
     n_normal, n_pneumonia = int(np.sum(y_train == 0)), int(np.sum(y_train == 1))
     tops_up = config.method != "none" and not config.on_the_fly
@@ -198,9 +194,11 @@ def prepare_training_set(config: ClassifierRunConfig) -> TrainingSet:
     return TrainingSet(
         x_train=x_train, y_train=y_train, x_val=train.images[val_mask],
         y_val=train_labels[val_mask], x_test=test.images, y_test=test_labels,
-        test_paths=test.paths, manifest_rows=train.manifest_rows + test.manifest_rows,
+        test_paths=test.paths,
+        manifest_rows=(train.manifest_rows + test.manifest_rows
+                       + kermany.skipped_manifest_rows(config.data)),
         counts={"NORMAL": n_normal, "PNEUMONIA": n_pneumonia, "NORMAL_added": n_extra},
-        patients_shared=kermany.patients_shared(parts),
+        patients_shared=kermany.patients_shared(parts), generator=generator,
     )
 
 
@@ -249,6 +247,7 @@ def write_run(run_dir: Path, config: ClassifierRunConfig, data: TrainingSet, fit
         "choices": CHOICES, "train_counts": data.counts,
         "validation_images": len(data.y_val), "test_images": len(data.test_paths),
         "test_images_with_patient_in_train": data.patients_shared,
+        "generator": data.generator,
         "epochs_run": fit.epochs_run, "train_seconds": fit.seconds,
         "seconds_per_epoch": fit.seconds / max(1, fit.epochs_run),
         "versions": backend_versions(),
@@ -266,17 +265,62 @@ def train_classifier(config: ClassifierRunConfig, run_dir: Path | str,
                      verbose: int = 2) -> dict:
     """Trains one classifier and writes its run directory; returns ``metrics.json``'s dict."""
     run_dir = Path(run_dir)
-    if (run_dir / "metrics.json").exists():
-        raise UserError(f"{run_dir} already holds a finished run; choose a new --out.")
-    config = dataclasses.replace(config, backend=keras.backend.backend())
-    set_determinism(config.seed, deterministic=False)
-    data = prepare_training_set(config)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    history = keras.callbacks.CSVLogger(str(run_dir / "history.csv"))
-    fit = fit_and_predict(config, data, callbacks=[history], verbose=verbose)
-    metrics = score(data.y_test, fit.probabilities, config.seed)
-    write_run(run_dir, config, data, fit, metrics)
-    return metrics
+    with run_lock(run_dir):
+        if (run_dir / "metrics.json").exists():
+            raise UserError(f"{run_dir} already holds a finished run; choose a new --out.")
+        remove_stale_temporaries(run_dir)
+        config = dataclasses.replace(config, backend=keras.backend.backend())
+        set_determinism(config.seed, deterministic=False)
+        data = prepare_training_set(config)
+        history = keras.callbacks.CSVLogger(str(run_dir / "history.csv"))
+        fit = fit_and_predict(config, data, callbacks=[history], verbose=verbose)
+        metrics = score(data.y_test, fit.probabilities, config.seed)
+        write_run(run_dir, config, data, fit, metrics)
+        return metrics
+
+
+def required_generated_images(config: ClassifierRunConfig) -> int:
+    """How many generated images a GAN-method run of ``config`` tops up with: PNEUMONIA less
+    NORMAL training images after the validation hold-out (from the file table, before
+    decoding; a file that then fails to decode changes it by one at most per file)."""
+    parts = kermany.split_records(kermany.scan(config.data), config.split,
+                                  seed=config.split_seed)
+    held = kermany.validation_paths(parts["train"], [config.seed], config.validation_fraction)
+    kept = [r.label for r in parts["train"] if r.path not in held]
+    return max(0, kept.count("PNEUMONIA") - kept.count("NORMAL"))
+
+
+def check_inputs(configs: Sequence[ClassifierRunConfig]) -> None:
+    """Every check of the runs' inputs that can fail, done before the first run trains: the
+    data layout, and for GAN methods a loadable generator or enough readable generated images.
+
+    Raises:
+        UserError: The message names the file or folder and the fix.
+    """
+    for config in configs:
+        records = kermany.scan(config.data)
+        if not config.method.startswith("gan"):
+            continue
+        check_generator_leak(config, kermany.split_records(records, config.split,
+                                                           seed=config.split_seed))
+        needed = required_generated_images(config)
+        if config.gan_images:
+            paths = list_images(config.gan_images)
+            if len(paths) < needed:
+                raise UserError(
+                    f"--gan-images {config.gan_images} holds {len(paths)} images; method "
+                    f"{config.method!r} on the {config.split} split tops up NORMAL with "
+                    f"{needed}. Generate at least that many (train_gan.py generate "
+                    f"--num-images {needed}).")
+            for path in paths[:needed]:
+                read_grayscale(path, config.image_size, config.resize_filter)
+        elif config.generator:
+            from cxr_gan.gan.generate import load_generator
+
+            load_generator(config.generator)
+        else:
+            raise UserError(f"Method {config.method!r} needs --generator G.keras or "
+                            "--gan-images DIR (made by `train_gan.py generate`).")
 
 
 def run_many(data: str | None, methods: Sequence[str], seeds: Sequence[int], out: str,
@@ -285,6 +329,8 @@ def run_many(data: str | None, methods: Sequence[str], seeds: Sequence[int], out
     """Runs each (method, seed) one after another; prints one summary line each.
 
     ``methods`` may hold ``"all"``: every method, less the GAN ones when no GAN images are given.
+    Every input is checked before the first run trains; a run whose folder already holds its
+    results is kept and skipped, so an interrupted comparison continues where it stopped.
     """
     source = resolve_data(data, cache_dir)
     chosen = list(METHODS) if "all" in methods else list(methods)
@@ -292,17 +338,26 @@ def run_many(data: str | None, methods: Sequence[str], seeds: Sequence[int], out
         chosen = [m for m in chosen if not m.startswith("gan")]
         print("No --generator or --gan-images: the gan methods are left out.")
     several = len(chosen) * len(seeds) > 1
-    results = []
-    for index, (method, seed) in enumerate((m, s) for m in chosen for s in seeds):
+    runs = []
+    for method, seed in ((m, s) for m in chosen for s in seeds):
         # --on-the-fly changes only the tf.image methods; the others keep the top-up protocol.
         on_the_fly = options.get("on_the_fly", False) and method not in ("none", "gan",
                                                                             "gan+crop")
         config = ClassifierRunConfig(data=str(source.root), synthetic=source.synthetic,
                                      method=method, seed=seed,
                                      **{**options, "on_the_fly": on_the_fly})
-        run_dir = Path(out) / f"{method}-s{seed}" if several else Path(out)
-        print(f"[{index + 1}/{len(chosen) * len(seeds)}] {method} seed {seed} -> {run_dir}",
-              flush=True)
+        runs.append((config, Path(out) / f"{method}-s{seed}" if several else Path(out)))
+    check_inputs([config for config, _ in runs])
+    results = []
+    for index, (config, run_dir) in enumerate(runs):
+        method, seed = config.method, config.seed
+        prefix = f"[{index + 1}/{len(runs)}] {method} seed {seed}"
+        if (run_dir / "metrics.json").is_file():
+            print(f"{prefix}: {run_dir} already holds this run's results; kept, not rerun.",
+                  flush=True)
+            results.append((method, seed, read_json(run_dir / "metrics.json")))
+            continue
+        print(f"{prefix} -> {run_dir}", flush=True)
         metrics = train_classifier(config, run_dir, verbose=verbose)
         label = " [SYNTHETIC DATA]" if config.synthetic else ""
         print(f"{method} seed {seed} split {config.split}{label}: accuracy "

@@ -41,6 +41,9 @@ RESIZE_FILTERS = {
 }
 
 
+_HIGH_BIT_DEPTH = ("I", "I;16", "I;16B", "I;16L", "I;16N", "F")
+
+
 class ImageReadError(UserError, ValueError):
     """An image file that cannot be used, with the file and the reason."""
 
@@ -54,13 +57,59 @@ def _to_luminance(image: Image.Image) -> Image.Image:
     """Reduces any Pillow mode to 8-bit ``L`` (see the module docstring for the rules)."""
     if image.mode == "L":
         return image
-    if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+    if image.mode in _HIGH_BIT_DEPTH:
         values = np.asarray(image, dtype=np.float64)
         low, high = float(values.min()), float(values.max())
         scale = 255.0 / (high - low) if high > low else 0.0
         scaled = np.clip(np.rint((values - low) * scale), 0, 255).astype(np.uint8)
         return Image.fromarray(scaled, mode="L")
     return image.convert("RGB").convert("L")
+
+
+def _check_arguments(size: int, resize_filter: str) -> None:
+    if size <= 0:
+        raise ValueError(f"`size` must be a positive integer. Received: size={size}")
+    if resize_filter not in RESIZE_FILTERS:
+        raise ValueError(
+            f"`resize_filter` must be one of {sorted(RESIZE_FILTERS)}. "
+            f"Received: resize_filter={resize_filter!r}"
+        )
+
+
+def open_image(path: Path | str) -> Image.Image:
+    """Decodes one image file, upright, with high bit depths reduced to 8-bit ``L`` by the
+    min..max rule (module docstring); 8-bit modes (``L``, ``RGB``, ...) are kept as they are.
+
+    The one reader of image files: training reduces the result to gray, FID converts it to RGB
+    (an 8-bit gray image gives the same RGB either way, and a 16-bit one the same stretch).
+
+    Raises:
+        ImageReadError: The file is empty, truncated, not an image, too large to be a
+            radiograph, or cannot be decoded; the message names the file and the reason.
+    """
+    path = Path(path)
+    try:
+        if path.stat().st_size == 0:
+            raise ImageReadError(path, "empty file (0 bytes)")
+        with warnings.catch_warnings():
+            # A decompression-bomb warning becomes an error: such a file is not a radiograph.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                image.load()  # Decode now: truncated data raises here, not later.
+                upright = ImageOps.exif_transpose(image)
+                if upright.mode in _HIGH_BIT_DEPTH:
+                    return _to_luminance(upright)
+                return upright.copy() if upright is image else upright
+    except ImageReadError:
+        raise
+    except UnidentifiedImageError:
+        raise ImageReadError(path, "not an image Pillow can identify") from None
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as error:
+        raise ImageReadError(path, f"image too large ({error})") from None
+    except (OSError, SyntaxError, ValueError) as error:
+        # Pillow reports truncated or corrupt data as OSError ("image file is truncated",
+        # "broken data stream") and some malformed headers as SyntaxError or ValueError.
+        raise ImageReadError(path, f"cannot decode: {error}") from None
 
 
 def read_grayscale(path: Path | str, size: int, resize_filter: str = "bilinear") -> np.ndarray:
@@ -75,38 +124,11 @@ def read_grayscale(path: Path | str, size: int, resize_filter: str = "bilinear")
         The image as ``np.uint8`` of shape ``(size, size)``.
 
     Raises:
-        ImageReadError: The file is empty, truncated, not an image, or cannot be decoded; the
-            message names the file and the reason.
+        ImageReadError: See ``open_image``.
         ValueError: ``size`` or ``resize_filter`` is invalid.
     """
-    if size <= 0:
-        raise ValueError(f"`size` must be a positive integer. Received: size={size}")
-    if resize_filter not in RESIZE_FILTERS:
-        raise ValueError(
-            f"`resize_filter` must be one of {sorted(RESIZE_FILTERS)}. "
-            f"Received: resize_filter={resize_filter!r}"
-        )
-    path = Path(path)
-    try:
-        if path.stat().st_size == 0:
-            raise ImageReadError(path, "empty file (0 bytes)")
-        with warnings.catch_warnings():
-            # A decompression-bomb warning becomes an error: such a file is not a radiograph.
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
-                image.load()  # Decode now: truncated data raises here, not later.
-                image = ImageOps.exif_transpose(image)
-                gray = _to_luminance(image)
-                if gray.size != (size, size):
-                    gray = gray.resize((size, size), RESIZE_FILTERS[resize_filter])
-                return np.asarray(gray, dtype=np.uint8).copy()
-    except ImageReadError:
-        raise
-    except UnidentifiedImageError:
-        raise ImageReadError(path, "not an image Pillow can identify") from None
-    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as error:
-        raise ImageReadError(path, f"image too large ({error})") from None
-    except (OSError, SyntaxError, ValueError) as error:
-        # Pillow reports truncated or corrupt data as OSError ("image file is truncated",
-        # "broken data stream") and some malformed headers as SyntaxError or ValueError.
-        raise ImageReadError(path, f"cannot decode: {error}") from None
+    _check_arguments(size, resize_filter)
+    gray = _to_luminance(open_image(path))
+    if gray.size != (size, size):
+        gray = gray.resize((size, size), RESIZE_FILTERS[resize_filter])
+    return np.asarray(gray, dtype=np.uint8).copy()

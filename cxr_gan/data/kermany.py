@@ -38,12 +38,15 @@ import numpy as np
 
 from cxr_gan.cli import UserError
 from cxr_gan.data.images import ImageReadError, read_grayscale
-from cxr_gan.io import csv_text, is_image_file
+from cxr_gan.io import csv_text, is_image_file, skip_reason
 
 LABELS = ("NORMAL", "PNEUMONIA")
 FOLDER_SPLITS = ("train", "val", "test")
 SPLITS = ("official", "pooled", "pooled-patient")
 POOLED_TEST_FRACTION = 0.2
+# The classifier's validation share of the training split (early stopping), stratified, seeded
+# by the classifier run's seed; a generator meant for those runs leaves it out too.
+VALIDATION_FRACTION = 0.1
 
 EXPECTED_LAYOUT = """Expected layout:
     DATA/train/NORMAL/*.jpeg      DATA/train/PNEUMONIA/*.jpeg
@@ -59,6 +62,11 @@ _PATIENT_PATTERNS = (
     re.compile(r"^(NORMAL2-IM-\d+)-"),
     re.compile(r"^(IM-\d+)-"),
 )
+
+
+# Written into the root of a packed copy of one split's training images (an accelerator's data,
+# ``benchmarks/gpu_prepare.py``): which split, seeds and files it holds.
+PACK_MARKER = "SPLIT_PACK.json"
 
 
 class DataLayoutError(UserError, ValueError):
@@ -128,6 +136,52 @@ def scan(root: Path | str) -> list[ImageRecord]:
     return sorted(records, key=lambda r: r.path)
 
 
+@dataclasses.dataclass(frozen=True)
+class SkippedEntry:
+    """A class folder entry that is not read: ``path`` relative to the root, and why."""
+
+    path: str
+    folder: str
+    label: str
+    reason: str
+
+
+def unread_entries(root: Path | str) -> list[SkippedEntry]:
+    """Every entry of the class folders that ``scan`` does not list (hidden files, other
+    suffixes, subfolders, FIFOs, broken links), with the reason, sorted."""
+    root = Path(root)
+    found = []
+    for folder in FOLDER_SPLITS:
+        for label in LABELS:
+            class_dir = root / folder / label
+            if not class_dir.is_dir():
+                continue
+            for path in sorted(class_dir.iterdir()):
+                reason = skip_reason(path)
+                if reason is not None:
+                    found.append(SkippedEntry(f"{folder}/{label}/{path.name}", folder, label,
+                                              reason))
+    return found
+
+
+def skipped_manifest_rows(root: Path | str, labels: Sequence[str] = LABELS,
+                          folders: Sequence[str] = FOLDER_SPLITS) -> tuple:
+    """Manifest rows (split ``unread``) of the unread entries of these class folders."""
+    return tuple((e.path, "unread", e.label, "skipped", e.reason) for e in unread_entries(root)
+                 if e.label in labels and e.folder in folders)
+
+
+def files_digest(root: Path | str, paths: Iterable[str]) -> str:
+    """sha256 over each file's relative path and contents, in order: the identity of a set of
+    training images (a renamed, added, removed or altered file changes it)."""
+    root = Path(root)
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(path.encode("utf-8") + b"\0")
+        digest.update(hashlib.sha256((root / path).read_bytes()).digest())
+    return digest.hexdigest()
+
+
 def split_records(
     records: Sequence[ImageRecord], split: str, seed: int = 0
 ) -> dict[str, list[ImageRecord]]:
@@ -164,6 +218,31 @@ def split_records(
         "train": sorted(train, key=lambda r: r.path),
         "test": sorted(test, key=lambda r: r.path),
     }
+
+
+def validation_mask(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Boolean mask of the classifier's stratified, seeded validation share of a training
+    split (``labels``: 0 NORMAL, 1 PNEUMONIA, in record order)."""
+    rng = np.random.default_rng([seed, 101])
+    mask = np.zeros(len(labels), bool)
+    for label in (0, 1):
+        members = np.flatnonzero(labels == label)
+        n_val = int(round(fraction * len(members)))
+        mask[rng.permutation(members)[:n_val]] = True
+    return mask
+
+
+def validation_paths(train: Sequence[ImageRecord], seeds: Iterable[int],
+                     fraction: float = VALIDATION_FRACTION) -> set[str]:
+    """Paths of the classifier's validation shares of ``train`` (a split's training records,
+    sorted by path) for each of ``seeds``, together: what a generator for classifier runs of
+    those seeds must not learn from."""
+    labels = np.array([LABELS.index(r.label) for r in train])
+    paths: set[str] = set()
+    for seed in seeds:
+        paths.update(r.path for r, held in zip(train, validation_mask(labels, fraction, seed))
+                     if held)
+    return paths
 
 
 def _patient_grouped_test(
@@ -276,3 +355,53 @@ MANIFEST_COLUMNS = ("path", "split", "label", "status", "reason")
 def manifest_csv_text(rows: Iterable[Sequence[str]]) -> str:
     """Renders manifest rows (``MANIFEST_COLUMNS``) as CSV text."""
     return csv_text(MANIFEST_COLUMNS, rows)
+
+
+def pack_training_files(root: Path | str, split: str, split_seed: int, label: str,
+                        validation_seeds: Sequence[int]) -> tuple[list[ImageRecord], dict]:
+    """The training records of ``label`` in a split, less the validation shares of
+    ``validation_seeds``, and the pack description (``PACK_MARKER``'s content) of them."""
+    records = scan(root)
+    parts = split_records(records, split, seed=split_seed)
+    held = validation_paths(parts["train"], validation_seeds)
+    chosen = [r for r in parts["train"] if r.label == label and r.path not in held]
+    counts = {name: {lab: sum(r.label == lab for r in part) for lab in LABELS}
+              for name, part in parts.items()}
+    description = {"source": str(root), "split": split, "split_seed": split_seed,
+                   "label": label, "validation_seeds": list(validation_seeds),
+                   "counts": counts, "left_out_validation": sum(
+                       r.label == label and r.path in held for r in parts["train"]),
+                   "files": [r.path for r in chosen]}
+    return chosen, description
+
+
+def read_pack(root: Path | str) -> dict | None:
+    """The pack description of a packed data folder, or None for a full data set."""
+    import json
+
+    path = Path(root) / PACK_MARKER
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def packed_records(root: Path | str, pack: dict, split: str, split_seed: int, label: str,
+                   validation_seeds: Sequence[int]) -> list[ImageRecord]:
+    """The records of a packed data folder, after checking it holds what the run asks for.
+
+    Raises:
+        DataLayoutError: The pack holds another split, seed, class or validation share.
+    """
+    asked = {"split": split, "split_seed": split_seed, "label": label,
+             "validation_seeds": list(validation_seeds)}
+    held = {key: pack[key] for key in asked}
+    if split == "official":
+        asked.pop("split_seed")
+        held.pop("split_seed")
+    if asked != held:
+        raise DataLayoutError(
+            f"{root} is a packed copy of the training images of {held} only; this run asks "
+            f"for {asked}. Prepare a pack for it (benchmarks/gpu_prepare.py) or give the full "
+            "data folder.")
+    return [ImageRecord(path, path.split("/")[0], label, patient_id(Path(path).name))
+            for path in pack["files"]]

@@ -77,12 +77,23 @@ class Report:
     runs: list
 
 
+def _gan_source(config: dict) -> str:
+    """Where a GAN run's images came from, with the generator's split (the leak guard's record;
+    older runs hold the generator's path only)."""
+    record = config.get("generator")
+    if isinstance(record, dict):
+        where = record.get("images") or record.get("path") or "?"
+        return f"{where} (generator split {record.get('split')}, test overlap " \
+               f"{record.get('overlap_with_test')})"
+    return record or config.get("gan_images") or ""
+
+
 def _provenance(loaded: list[dict], methods: Sequence[str], synthetic: bool) -> str:
     def values(key):
         return sorted({r["config"][key] for r in loaded})
 
-    gan_sources = sorted({r["config"].get("generator") or r["config"].get("gan_images") or ""
-                          for r in loaded if r["config"]["method"].startswith("gan")} - {""})
+    gan_sources = sorted({_gan_source(r["config"]) for r in loaded
+                          if r["config"]["method"].startswith("gan")} - {""})
     gan_text = f" | GAN images: {', '.join(gan_sources)}" if gan_sources else ""
     return (f"data: {', '.join(values('data'))}{' (SYNTHETIC PHANTOMS)' if synthetic else ''} | "
             f"split: {', '.join(values('split'))} | seeds: {values('seed')} | methods: "

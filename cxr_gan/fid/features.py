@@ -1,7 +1,9 @@
 """Images -> FID features (768-d and 2048-d), and cached statistics of a real set.
 
-Preprocessing (default ``"pil-bilinear"``), the recipe of ``../shared/fid`` and of clean
-comparisons: ``PIL.Image.open(path).convert("RGB")``, ``resize((299, 299), BILINEAR)``
+Files are decoded by the project's one image reader (``cxr_gan.data.images.open_image``: EXIF
+orientation, 16-bit images stretched to 8 bits by the rule training uses). Preprocessing
+(default ``"pil-bilinear"``), the recipe of ``../shared/fid`` and of clean comparisons:
+``.convert("RGB")``, ``resize((299, 299), BILINEAR)``
 (Pillow's bilinear widens its support when shrinking), float32, ``(x - 128) / 128``. Generated
 images go through the same path as real ones: they are written as 8-bit PNGs first (or given
 as the same uint8 arrays), so both sides share one quantisation.
@@ -19,6 +21,7 @@ import numpy as np
 from PIL import Image
 
 from cxr_gan.cli import UserError
+from cxr_gan.data.images import ImageReadError, open_image
 from cxr_gan.fid.distances import frechet_distance, kid, statistics
 from cxr_gan.imageops import resize_bilinear_half_pixel
 from cxr_gan.io import atomic_write_bytes, list_images
@@ -87,30 +90,52 @@ class FeatureExtractor:
             progress.add(len(batch))
         return {k: np.concatenate(v) for k, v in chunks.items()}
 
-    def from_files(self, paths: Sequence[Path], batch_size: int = 32):
-        """Features of files; unreadable ones are skipped with a warning (listed in ``skipped``)."""
+    def from_files(self, paths: Sequence[Path], batch_size: int = 32, verbose: int = 1):
+        """Features of image files, read by the project's one reader (``open_image``: 16-bit
+        images stretched as in training) and streamed: only one batch of decoded images is held
+        at a time, whatever their size. Unreadable files are skipped with a warning.
+
+        Returns:
+            ``(features, used, skipped)``: ``used`` the paths read, ``skipped`` ``(path,
+            reason)`` pairs.
+        """
         import warnings
 
-        images, used, skipped = [], [], []
+        import keras
+
+        progress = keras.utils.Progbar(len(paths), verbose=verbose, unit_name="image")
+        chunks: dict[str, list] = {"f768": [], "f2048": []}
+        batch, used, skipped = [], [], []
+
+        def flush():
+            if batch:
+                for key, value in self.from_arrays(np.stack(batch)).items():
+                    chunks[key].append(value)
+                batch.clear()
+
         for path in paths:
             try:
-                with Image.open(path) as image:
-                    image.load()
-                    images.append(image.copy())
+                batch.append(preprocess(open_image(path), self.preprocessing))
                 used.append(str(path))
-            except Exception as error:  # Pillow raises many kinds; each is a bad file here.
-                warnings.warn(f"Skipping {path}: {error}", stacklevel=2)
-                skipped.append((str(path), str(error)))
-        if len(images) < 2:
+            except ImageReadError as error:
+                warnings.warn(f"Skipping {error.path}: {error.reason}", stacklevel=2)
+                skipped.append((error.path, error.reason))
+            if len(batch) == batch_size:
+                flush()
+            progress.add(1)
+        flush()
+        if len(used) < 2:
             where = Path(paths[0]).parent if paths else "the folder"
             raise UserError(f"Fewer than 2 readable images among {len(paths)} files in {where}: "
                             "FID needs at least 2 images a side (and 2048 for FID-2048).")
-        features = self.from_images(images, batch_size)
-        return features, used, skipped
+        return {k: np.concatenate(v) for k, v in chunks.items()}, used, skipped
 
     def folder_statistics(self, folder: Path | str):
-        """Features and statistics of a folder's images (``files_statistics``)."""
-        return self.files_statistics(list_images(folder), str(folder))
+        """Features and statistics of a folder's images (``files_statistics``); entries that
+        are not image files (FIFOs, broken links, other suffixes) are listed in ``skipped``."""
+        unread: list[tuple[str, str]] = []
+        features, meta = self.files_statistics(list_images(folder, skipped=unread), str(folder))
+        return features, {**meta, "skipped": unread + list(meta["skipped"])}
 
     def files_statistics(self, paths: Sequence[Path], name: str):
         """Features of ``paths``, cached by file list, contents, network and preprocessing.
@@ -120,7 +145,7 @@ class FeatureExtractor:
             "skipped", "paths"}``.
         """
         paths = [Path(p) for p in paths]
-        key = hashlib.sha256(b"stats-v2")  # Bumped whenever the cached content changes.
+        key = hashlib.sha256(b"stats-v3")  # Bumped whenever the cached content changes.
         for path in paths:
             key.update(str(path.resolve()).encode())
             key.update(hashlib.sha256(path.read_bytes()).digest())

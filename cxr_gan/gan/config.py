@@ -9,7 +9,11 @@ convolutional generative adversarial networks", and the preset says so in ``sour
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 from typing import Any, Mapping
+
+from cxr_gan.io import to_jsonable
 
 LOSSES = ("nonsaturating", "wgan-gp", "hinge")
 DIFFAUGMENT_TRANSFORMS = ("translation", "cutout", "brightness", "contrast")
@@ -310,6 +314,13 @@ class GANRunConfig:
         fid_every: Epochs between FID-768/KID evaluations while training (0: never).
         fid_images: Generated images each of those evaluations uses (fixed noise).
         tensorboard: Write epoch metrics, FID, ADA's p and image grids for TensorBoard.
+        validation_seeds: The classifier seeds whose validation shares (``kermany.
+            validation_paths``) are left out of the training images, so that the classifier
+            runs of those seeds can use this generator without it having seen their validation
+            images; () keeps every training image of the class (runs made before this field).
+        data_digest: sha256 over the training files used (paths and contents): resume and the
+            checkpoints' fingerprint check that the data did not change ("" before a run
+            starts, and in configs written before it existed).
     """
 
     preset: GANPreset
@@ -330,6 +341,31 @@ class GANRunConfig:
     fid_every: int = 0
     fid_images: int = 1000
     tensorboard: bool = False
+    validation_seeds: tuple[int, ...] = ()
+    data_digest: str = ""
+
+
+# The fields that make two runs the same run: a resume may change none of them (it may extend
+# ``epochs`` and change how often it checkpoints, scores or logs).
+IDENTITY_FIELDS = ("preset", "data", "synthetic", "split", "split_seed", "label", "seed",
+                   "validation_seeds", "resize_filter", "deterministic", "data_parallel",
+                   "mixed_precision")
+
+
+def run_fingerprint(config: GANRunConfig) -> dict[str, Any]:
+    """What a checkpoint must share with the run to be restored into it: seed, preset (its
+    digest covers every architecture, batch and option field), split, training data digest."""
+    preset_json = json.dumps(to_jsonable(config.preset), sort_keys=True)
+    return {
+        "seed": config.seed, "preset": config.preset.name,
+        "preset_sha256": hashlib.sha256(preset_json.encode()).hexdigest()[:16],
+        "g_batch": config.preset.g_batch, "real_batch": config.preset.real_batch,
+        "fake_batch": config.preset.fake_batch, "split": config.split,
+        "split_seed": config.split_seed, "label": config.label,
+        "validation_seeds": list(config.validation_seeds),
+        "resize_filter": config.resize_filter, "mixed_precision": config.mixed_precision,
+        "steps_per_epoch": config.steps_per_epoch, "data_digest": config.data_digest,
+    }
 
 
 def _dataclass_from_dict(cls, data: Mapping[str, Any]):
@@ -395,4 +431,5 @@ def run_config_from_dict(data: Mapping[str, Any]) -> GANRunConfig:
     fields = {f.name for f in dataclasses.fields(GANRunConfig)}
     values = {k: v for k, v in data.items() if k in fields}
     values["preset"] = preset_from_dict(data["preset"])
+    values["validation_seeds"] = tuple(values.get("validation_seeds", ()))
     return GANRunConfig(**values)

@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from cxr_gan.cli import UserError
-from cxr_gan.io import atomic_write_bytes
+from cxr_gan.cli import BadFileError, MissingInputError, UserError
+from cxr_gan.io import atomic_write_bytes, read_json, write_json
 
 
 def noise_for_indices(seed: int, indices, latent_dim: int) -> np.ndarray:
@@ -72,19 +72,93 @@ def write_pngs(images: np.ndarray, out_dir: Path | str, seed: int, start: int = 
     return paths
 
 
+def check_generator(model, path: Path | str) -> None:
+    """Refuses a model that does not map noise ``(None, d)`` to square images ``(None, s, s,
+    1 or 3)`` (a discriminator passed as a generator, say)."""
+    inputs, outputs = tuple(model.input_shape), tuple(model.output_shape)
+    is_generator = (len(inputs) == 2 and len(outputs) == 4 and outputs[1] == outputs[2]
+                    and outputs[3] in (1, 3))
+    if not is_generator:
+        hint = " (an image: is it a discriminator.keras?)" if len(inputs) == 4 else ""
+        raise BadFileError(
+            f"{path} is not a generator: it maps {inputs}{hint} to {outputs}, a generator maps "
+            "noise (None, LATENT) to images (None, SIZE, SIZE, CHANNELS). Pass the "
+            "generator.keras of a train_gan.py run.")
+
+
+def _sha256(path: Path | str) -> str:
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
 def load_generator(path: Path | str):
-    """A saved ``generator.keras``, without its training state.
+    """A saved ``generator.keras``, without its training state, checked to be a generator.
 
     Raises:
-        UserError: No file at ``path``; the message says how to make one.
+        MissingInputError: No file at ``path``; the message says how to make one.
+        BadFileError: The file is not a Keras archive, cannot be loaded, or holds a model that
+            is not a generator.
     """
+    import zipfile
+
     import keras
 
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"Generator not found: {path}. Train one with `python train_gan.py "
-                        "--out RUN` and pass RUN/generator.keras.")
-    return keras.models.load_model(path, compile=False)
+        raise MissingInputError(f"Generator not found: {path}. Train one with `python "
+                                "train_gan.py --out RUN` and pass RUN/generator.keras.")
+    if not zipfile.is_zipfile(path):
+        raise BadFileError(f"{path} is not a Keras model file (a .keras file is a zip archive; "
+                           "this one is damaged or another kind of file). Pass the "
+                           "generator.keras of a train_gan.py run.")
+    try:
+        model = keras.models.load_model(path, compile=False)
+    except Exception as error:  # Keras raises many kinds for a bad archive; all mean "bad file".
+        raise BadFileError(f"{path} cannot be loaded as a Keras model ({type(error).__name__}: "
+                           f"{error}). Pass the generator.keras of a train_gan.py run.") from None
+    check_generator(model, path)
+    return model
+
+
+PROVENANCE_NAME = "provenance.json"
+
+
+def generator_provenance(generator_path: Path | str) -> dict:
+    """What a generator learned from, read from its run folder (the folder holding it:
+    ``config.json`` and ``manifest.csv`` of ``train_gan.py``). ``training_files`` (paths
+    relative to ``data``) is None when the folder holds no such record (a generator copied out
+    of its run): its provenance is then unknown.
+    """
+    import csv
+
+    path = Path(generator_path).resolve()
+    run_dir = path.parent
+    provenance = {"path": str(path), "run": None, "data": None, "split": "unknown",
+                  "split_seed": None, "label": None, "validation_seeds": None,
+                  "training_images": None, "training_files": None}
+    config_path, manifest_path = run_dir / "config.json", run_dir / "manifest.csv"
+    if not (config_path.is_file() and manifest_path.is_file()):
+        return provenance
+    config = read_json(config_path)
+    if "preset" not in config or "label" not in config:
+        return provenance  # Another program's config.json.
+    with open(manifest_path, newline="", encoding="utf-8") as handle:
+        used = [row["path"] for row in csv.DictReader(handle) if row.get("status") == "used"]
+    provenance.update({
+        "run": str(run_dir), "data": config["data"], "split": config["split"],
+        "split_seed": config["split_seed"], "label": config["label"],
+        "validation_seeds": config.get("validation_seeds", []),
+        "training_images": len(used), "training_files": used,
+        "synthetic": config.get("synthetic", False),
+    })
+    return provenance
+
+
+def read_folder_provenance(folder: Path | str) -> dict | None:
+    """The ``provenance.json`` that ``generate_pngs`` wrote into a folder of images, or None."""
+    path = Path(folder) / PROVENANCE_NAME
+    return read_json(path) if path.is_file() else None
 
 
 def generate_pngs(generator_path: Path | str, num_images: int, seed: int, out_dir: Path | str,
@@ -102,6 +176,16 @@ def generate_pngs(generator_path: Path | str, num_images: int, seed: int, out_di
         raise UserError(f"{out_dir} already holds generated images of seed {seed}: choose a "
                         "new --out (images are never overwritten).")
     generator = load_generator(generator_path)
+    provenance = {**generator_provenance(generator_path),
+                  "generator_sha256": _sha256(generator_path)}
+    previous = read_folder_provenance(out_dir)
+    if previous and previous.get("generator_sha256") != provenance["generator_sha256"]:
+        raise UserError(f"{out_dir} holds images of another generator ({previous['path']}): "
+                        "choose a new --out, one folder per generator.")
+    seeds = sorted({*(previous or {}).get("seeds", {}).items(), (str(seed), num_images)})
+    write_json(out_dir / PROVENANCE_NAME,
+               {**provenance, "seeds": dict(seeds), "stretch": stretch,
+                "images": "gen-s{seed}-{index:06d}.png, noise seeded with (seed, index)"})
     progress = keras.utils.Progbar(num_images, unit_name="image")
     written = []
     for first in range(0, num_images, 1024):  # Bounded memory for large requests.

@@ -41,7 +41,8 @@ from cxr_gan.backend import backend_versions, set_determinism, skip_failing_rema
 from cxr_gan.cli import OptionError, UserError
 from cxr_gan.data import kermany, resolve_data
 from cxr_gan.gan.batches import GANBatches, GANStepRange
-from cxr_gan.gan.config import GANRunConfig, get_preset, run_config_from_dict, with_options
+from cxr_gan.gan.config import (IDENTITY_FIELDS, GANRunConfig, get_preset, run_config_from_dict,
+                                run_fingerprint, with_options)
 from cxr_gan.gan.dcgan import metric_names, make_gan
 from cxr_gan.gan.distribute import Replicas, check_divisible, data_parallel
 from cxr_gan.gan.generate import generated_to_uint8
@@ -49,6 +50,7 @@ from cxr_gan.gan.models import build_discriminator, build_generator, dtype_polic
 from cxr_gan.gan.tracking import FIDTracker, TensorBoardWriter, check_tensorboard_available
 from cxr_gan.io import (atomic_write_text, cache_dir, csv_text, read_json, to_jsonable,
                         write_json)
+from cxr_gan.rundir import remove_stale_temporaries, run_lock
 
 N_SAMPLES = 16
 FID_COLUMNS = ("fid_768", "kid", "fid_seconds")
@@ -74,6 +76,7 @@ class GANRunResult:
     history: list[dict[str, float]]
     global_step: int
     interrupted: bool
+    stop_signal: int | None = None  # The signal that stopped an interrupted run.
 
 
 def provenance(config: GANRunConfig) -> str:
@@ -87,28 +90,45 @@ def provenance(config: GANRunConfig) -> str:
 
 
 def prepare_training_images(config: GANRunConfig, strict: bool = False):
-    """Scans the data, splits it and decodes the training images of ``config.label``.
+    """Scans the data, splits it and decodes the training images of ``config.label`` (less the
+    validation shares of ``config.validation_seeds``). A packed data folder (``kermany.
+    PACK_MARKER``, an accelerator's copy of one split's training images) gives its files.
 
     Returns:
         ``(LoadedImages, report)`` where report describes splits and duplicates.
     """
-    records = kermany.scan(config.data)
-    parts = kermany.split_records(records, config.split, seed=config.split_seed)
-    chosen = [r for r in parts["train"] if r.label == config.label]
+    pack = kermany.read_pack(config.data)
+    if pack is not None:
+        chosen = kermany.packed_records(config.data, pack, config.split, config.split_seed,
+                                        config.label, config.validation_seeds)
+        records, parts = chosen, {"train": chosen}
+        counts, left_out = pack["counts"], pack["left_out_validation"]
+    else:
+        records = kermany.scan(config.data)
+        parts = kermany.split_records(records, config.split, seed=config.split_seed)
+        held = kermany.validation_paths(parts["train"], config.validation_seeds)
+        chosen = [r for r in parts["train"] if r.label == config.label and r.path not in held]
+        counts = {name: {label: sum(r.label == label for r in part) for label in kermany.LABELS}
+                  for name, part in parts.items()}
+        left_out = sum(r.label == config.label and r.path in held for r in parts["train"])
     loaded = kermany.load_images(config.data, chosen, "train", config.preset.image_size,
                                  config.resize_filter, strict=strict)
+    if pack is None:
+        folders = ("train",) if config.split == "official" else kermany.FOLDER_SPLITS
+        loaded = dataclasses.replace(loaded, manifest_rows=loaded.manifest_rows
+                                     + kermany.skipped_manifest_rows(config.data, (config.label,),
+                                                                     folders))
     groups = kermany.duplicate_groups(config.data, records)
     report = {
         "data": config.data,
         "synthetic": config.synthetic,
+        "packed_from": pack["source"] if pack else None,
         "split": config.split,
         "split_seed": config.split_seed,
-        "counts": {
-            name: {label: sum(r.label == label for r in part) for label in kermany.LABELS}
-            for name, part in parts.items()
-        },
+        "counts": counts,
         "training_images": {"label": config.label, "used": len(loaded.paths),
-                            "skipped": loaded.n_skipped},
+                            "skipped": loaded.n_skipped, "left_out_validation": left_out,
+                            "validation_seeds": list(config.validation_seeds)},
         "duplicate_groups": len(groups),
         "duplicate_groups_across_splits": kermany.cross_split_duplicates(groups, parts),
         "test_images_with_patient_in_train": kermany.patients_shared(parts),
@@ -126,28 +146,58 @@ def _history_text(rows, columns: Sequence[str]) -> str:
 
 
 class _RunRecorder(keras.callbacks.Callback):
-    """Per-epoch bookkeeping: history, NaN guard, checkpoints, figures; Ctrl-C handling.
+    """Per-epoch bookkeeping: history, NaN guard, checkpoints, figures; Ctrl-C and SIGTERM.
 
-    Ctrl-C sets a flag; the run stops after the step in flight, so the saved state is that of
-    a whole step. A second Ctrl-C interrupts at once.
+    Ctrl-C (SIGINT) or SIGTERM (what schedulers send before SIGKILL) sets a flag; the run stops
+    after the step in flight, so the saved state is that of a whole step. A second signal
+    interrupts at once. An epoch cut by a stop keeps its metric sums, step count and seconds in
+    the checkpoint (``partial_epoch``), and the resumed run carries on from them, so its history
+    row covers the whole epoch.
     """
 
-    def __init__(self, trainer: "_Trainer"):
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self, trainer: "_Trainer", partial: dict | None = None):
         super().__init__()
         self.trainer = trainer
-        self.interrupted = False
+        self.stop_signal: int | None = None
         self.non_finite: dict[str, float] | None = None
+        self.partial = partial  # A partial epoch restored from a checkpoint, until applied.
         self._epoch_start = 0.0
         self._epoch_steps = 0
+
+    @property
+    def interrupted(self) -> bool:
+        return self.stop_signal is not None
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_start = time.perf_counter()
         self._epoch_steps = 0
+        if self.partial and self.partial["epoch"] == epoch + 1:
+            # After Keras reset the epoch's metrics: put back the sums of the steps done
+            # before the stop, so the epoch's means cover every step.
+            for name, values in self.partial["trackers"].items():
+                for variable, value in zip(self.trainer.gan.trackers[name].variables, values):
+                    variable.assign(np.asarray(value, dtype=variable.dtype))
+            self._epoch_steps = int(self.partial["steps"])
+            self._epoch_start -= float(self.partial["seconds"])
+        self.partial = None
 
     def on_train_batch_end(self, batch, logs=None):
         self._epoch_steps += 1
         if self.interrupted:
             self.model.stop_training = True
+
+    def partial_epoch(self) -> dict:
+        """The cut epoch's state for a mid-epoch checkpoint."""
+        trackers = self.trainer.gan.trackers
+        return {
+            "epoch": self.trainer.global_step // self.trainer.config.steps_per_epoch + 1,
+            "steps": self._epoch_steps,
+            "seconds": time.perf_counter() - self._epoch_start,
+            "trackers": {name: [float(checkpoints.keras_value(v)) for v in tracker.variables]
+                         for name, tracker in trackers.items()},
+        }
 
     def on_epoch_end(self, epoch, logs=None):
         if self.interrupted:
@@ -162,12 +212,14 @@ class _RunRecorder(keras.callbacks.Callback):
                "seconds": time.perf_counter() - self._epoch_start, **values}
         self.trainer.record_epoch(row)
 
-    def handle_sigint(self, signum, frame):
+    def handle_signal(self, signum, frame):
         if self.interrupted:
             raise KeyboardInterrupt
-        self.interrupted = True
-        print("\nInterrupted: finishing the current step, then saving a checkpoint "
-              "(Ctrl-C again to stop at once without one).", file=sys.stderr, flush=True)
+        self.stop_signal = signum
+        name = "Interrupted" if signum == signal.SIGINT else \
+            f"Received {signal.Signals(signum).name}"
+        print(f"\n{name}: finishing the current step, then saving a checkpoint (a second "
+              "signal stops at once without one).", file=sys.stderr, flush=True)
 
 
 class _Trainer:
@@ -187,6 +239,7 @@ class _Trainer:
         self.generator, self.discriminator = self.gan.generator, self.gan.discriminator
         self.batches = GANBatches(loaded.images, preset, seed=config.seed)
         self.history: list[dict[str, float]] = []
+        self.partial_epoch: dict | None = None
         sample_rng = np.random.default_rng([config.seed, 7])
         self.sample_noise = sample_rng.standard_normal((N_SAMPLES, preset.latent_dim),
                                                        dtype=np.float32)
@@ -203,19 +256,24 @@ class _Trainer:
     def global_step(self) -> int:
         return self.gan.global_step
 
-    def save_checkpoint(self) -> Path:
-        meta = {"config": to_jsonable(self.config), "history": self.history}
+    def save_checkpoint(self, partial_epoch: dict | None = None) -> Path:
+        meta = {"config": to_jsonable(self.config), "fingerprint": run_fingerprint(self.config),
+                "history": self.history, "partial_epoch": partial_epoch}
         return checkpoints.save_checkpoint(self.run_dir, self.gan.state_variables(),
                                            self.global_step, meta)
 
-    def restore_latest(self) -> Path | None:
-        found = checkpoints.list_checkpoints(self.run_dir)
-        if not found:
+    def restore_newest_good(self) -> Path | None:
+        """Restores the newest intact checkpoint of this run (``checkpoints``'s rules); None
+        when there is none yet."""
+        restored = checkpoints.restore_newest_good(self.run_dir, self.gan.state_variables(),
+                                                   run_fingerprint(self.config))
+        if restored is None:
             return None
-        step, path = found[-1]
-        header = checkpoints.load_checkpoint(path, self.gan.state_variables())
+        path, header = restored
         completed = self.global_step // self.config.steps_per_epoch
         self.history = [row for row in header["history"] if row["epoch"] <= completed]
+        partial = header.get("partial_epoch")
+        self.partial_epoch = partial if partial and partial["epoch"] == completed + 1 else None
         return path
 
     def record_epoch(self, row: dict[str, float]) -> None:
@@ -276,8 +334,9 @@ class _Trainer:
     # -- training --------------------------------------------------------------------------
     def run(self) -> GANRunResult:
         spe = self.config.steps_per_epoch
-        recorder = _RunRecorder(self)
-        previous_handler = signal.signal(signal.SIGINT, recorder.handle_sigint)
+        start_step = self.global_step
+        recorder = _RunRecorder(self, self.partial_epoch)
+        previous = {s: signal.signal(s, recorder.handle_signal) for s in recorder.SIGNALS}
         try:
             while self.global_step < self.config.epochs * spe and not (
                 recorder.interrupted or recorder.non_finite
@@ -295,7 +354,8 @@ class _Trainer:
                     shuffle=False,
                 )
         finally:
-            signal.signal(signal.SIGINT, previous_handler)
+            for s, handler in previous.items():
+                signal.signal(s, handler)
         if recorder.non_finite:
             found = checkpoints.list_checkpoints(self.run_dir)
             last = found[-1][1] if found else "none yet"
@@ -306,33 +366,78 @@ class _Trainer:
                 "Lower the learning rates or check the data, then resume with --resume."
             )
         if recorder.interrupted:
-            path = self.save_checkpoint()
+            partial = recorder.partial_epoch() if self.global_step % spe else None
+            path = self.save_checkpoint(partial)
             print(f"Saved {path}; continue with --resume.", file=sys.stderr)
+        elif self.global_step > start_step or not (self.run_dir / "generator.keras").is_file():
+            self.save_models()
         else:
-            generator, discriminator = self.portable_models()
-            checkpoints.atomic_save_keras(generator, self.run_dir / "generator.keras")
-            checkpoints.atomic_save_keras(discriminator, self.run_dir / "discriminator.keras")
-            if self.gan.ema_generator is not None:
-                checkpoints.atomic_save_keras(self.generator,
-                                              self.run_dir / "generator_raw.keras")
-        return GANRunResult(self.run_dir, self.history, self.global_step, recorder.interrupted)
+            print(f"{self.run_dir} has already trained to epoch {self.config.epochs}: nothing to "
+                  "do (give a larger --epochs to extend it).", file=sys.stderr)
+        return GANRunResult(self.run_dir, self.history, self.global_step, recorder.interrupted,
+                            recorder.stop_signal)
+
+    def save_models(self) -> None:
+        generator, discriminator = self.portable_models()
+        checkpoints.atomic_save_keras(generator, self.run_dir / "generator.keras")
+        checkpoints.atomic_save_keras(discriminator, self.run_dir / "discriminator.keras")
+        if self.gan.ema_generator is not None:
+            checkpoints.atomic_save_keras(self.generator, self.run_dir / "generator_raw.keras")
+
+
+def resume_config(run_dir: Path | str, epochs: int | None = None) -> GANRunConfig:
+    """The stored config of the run in ``run_dir``, with ``epochs`` when given (else the run's
+    own target): what ``--resume`` goes on with.
+
+    Raises:
+        RunDirectoryError: ``run_dir`` holds no run (no ``config.json``).
+    """
+    config_path = Path(run_dir) / "config.json"
+    if not config_path.is_file():
+        raise RunDirectoryError(f"Nothing to resume: {config_path} does not exist. Start "
+                                "the run without --resume.")
+    saved = run_config_from_dict(read_json(config_path))
+    return saved if epochs is None else dataclasses.replace(saved, epochs=epochs)
 
 
 def _config_to_run(config: GANRunConfig, run_dir: Path, resume: bool) -> GANRunConfig:
-    """The config a run goes on with: the saved one when resuming (``epochs`` from ``config``),
-    else ``config``; refuses a folder that holds a run without ``resume``, or vice versa."""
-    config_path = run_dir / "config.json"
+    """The config a run goes on with. Resuming: the stored one, with ``config``'s epochs and
+    its checkpoint, FID and TensorBoard settings; a ``config`` that differs in an identity
+    field (seed, preset, data, split, ...) is refused. New: ``config``, in a folder that holds
+    no run."""
     if resume:
-        if not config_path.is_file():
-            raise RunDirectoryError(f"Nothing to resume: {config_path} does not exist. Start "
-                                    "the run without --resume.")
-        saved = run_config_from_dict(read_json(config_path))
-        return dataclasses.replace(saved, epochs=config.epochs)
-    if config_path.exists() or checkpoints.list_checkpoints(run_dir):
+        saved = resume_config(run_dir)
+        changed = [f"{name} {getattr(config, name)!r} (the run's: {getattr(saved, name)!r})"
+                   for name in IDENTITY_FIELDS if getattr(config, name) != getattr(saved, name)]
+        if changed:
+            raise RunDirectoryError(
+                f"--resume continues {run_dir} as it was configured; this differs: "
+                + "; ".join(changed) + ". Leave those options out, or choose a new --out.")
+        return dataclasses.replace(
+            saved, epochs=config.epochs, checkpoint_every=config.checkpoint_every,
+            fid_every=config.fid_every, fid_images=config.fid_images,
+            tensorboard=config.tensorboard)
+    if (run_dir / "config.json").exists() or checkpoints.list_checkpoints(run_dir):
         raise RunDirectoryError(
             f"{run_dir} already holds a run. Continue it with --resume, or choose a new --out."
         )
     return config
+
+
+def _check_resumable(config: GANRunConfig, run_dir: Path, data_digest: str,
+                     global_step: int) -> None:
+    """Refuses a resume whose data changed, or whose --epochs would shrink the run."""
+    if config.data_digest and config.data_digest != data_digest:
+        raise RunDirectoryError(
+            f"The training images of {run_dir} changed since the run started (files added, "
+            f"removed or altered under {config.data}): the run cannot continue on other data. "
+            "Restore the data, or start a new run with a new --out.")
+    done = global_step / config.steps_per_epoch
+    if global_step > config.epochs * config.steps_per_epoch:
+        raise RunDirectoryError(
+            f"{run_dir} has trained {done:g} epochs (global step {global_step}); --epochs "
+            f"{config.epochs} would shrink it. Give --epochs >= {math.ceil(done)}, or leave "
+            "it out to keep the run's target.")
 
 
 def _write_run_files(run_dir: Path, config: GANRunConfig, loaded, report: dict,
@@ -366,48 +471,57 @@ def _check_options(config: GANRunConfig) -> None:
 def train_gan(config: GANRunConfig, run_dir: Path | str, resume: bool = False,
               strict: bool = False, verbose: int | str = "auto",
               cache: Path | str | None = None) -> GANRunResult:
-    """Trains (or resumes) a GAN run in ``run_dir``.
+    """Trains (or resumes) a GAN run in ``run_dir``, holding its lock throughout.
 
     Args:
-        config: The run's config. With ``resume``, only ``epochs`` is taken from it; the rest
-            comes from the run directory's ``config.json``.
+        config: The run's config. With ``resume``, its identity fields (``IDENTITY_FIELDS``)
+            must equal the stored ones; ``epochs`` and the checkpoint, FID and TensorBoard
+            settings are taken from it (``resume_config`` gives the stored config).
         run_dir: The run directory; created if new.
-        resume: Continue from the newest checkpoint in ``run_dir``.
+        resume: Continue from the newest good checkpoint in ``run_dir``; without one yet, start
+            the stored run from the beginning.
         strict: Treat any unreadable training image as fatal.
         verbose: Keras progress output (``"auto"``: a bar on a terminal, a line an epoch else).
         cache: Cache folder (FID weights and statistics); default ``$CXR_GAN_CACHE``.
 
     Raises:
-        RunDirectoryError: ``run_dir`` holds a run and ``resume`` is off, or ``resume`` is on
-            and there is nothing to resume.
+        RunLockedError: Another live process writes ``run_dir``.
+        RunDirectoryError: ``run_dir`` holds a run and ``resume`` is off; ``resume`` is on and
+            there is no run, or the config, the data or a shrinking ``epochs`` is refused.
+        NoUsableCheckpointError: Every checkpoint was damaged or foreign (moved aside).
         NonFiniteLossError: A loss became NaN or Inf.
     """
     run_dir = Path(run_dir)
-    config = _config_to_run(config, run_dir, resume)
-    _check_options(config)
-    if verbose == "auto":
-        verbose = 1 if sys.stdout.isatty() else 2
-    set_determinism(config.seed, config.deterministic)
-    skip_failing_remapper()
-    loaded, report = prepare_training_images(config, strict=strict)
-    if not resume:
-        config = dataclasses.replace(
-            config,
-            steps_per_epoch=GANBatches(loaded.images, config.preset, config.seed).steps_per_epoch,
-            backend=keras.backend.backend(),
-        )
-    with data_parallel(config.data_parallel) as replicas:
-        # Checked before anything is written, so a refused run leaves no run directory behind.
-        check_divisible(config.preset, replicas.count)
-        _write_run_files(run_dir, config, loaded, report, replicas)
-        trainer = _Trainer(config, run_dir, loaded, verbose, replicas, cache)
-        if resume:
-            path = trainer.restore_latest()
-            if path is None:
-                raise RunDirectoryError(
-                    f"Nothing to resume: no checkpoint in {run_dir}/checkpoints.")
-            print(f"Resuming from {path} (global step {trainer.global_step}).", file=sys.stderr)
-        return trainer.run()
+    with run_lock(run_dir):
+        remove_stale_temporaries(run_dir)
+        config = _config_to_run(config, run_dir, resume)
+        _check_options(config)
+        if verbose == "auto":
+            verbose = 1 if sys.stdout.isatty() else 2
+        set_determinism(config.seed, config.deterministic)
+        skip_failing_remapper()
+        loaded, report = prepare_training_images(config, strict=strict)
+        digest = kermany.files_digest(config.data, loaded.paths)
+        if not resume:
+            config = dataclasses.replace(
+                config, steps_per_epoch=GANBatches(loaded.images, config.preset,
+                                                   config.seed).steps_per_epoch,
+                backend=keras.backend.backend(), data_digest=digest)
+        with data_parallel(config.data_parallel) as replicas:
+            # Checked before anything is written, so a refused run leaves no run directory.
+            check_divisible(config.preset, replicas.count)
+            trainer = _Trainer(config, run_dir, loaded, verbose, replicas, cache)
+            if resume:
+                _check_resumable(config, run_dir, digest, 0)
+                path = trainer.restore_newest_good()
+                _check_resumable(config, run_dir, digest, trainer.global_step)
+                print(f"Resuming from {path} (global step {trainer.global_step})." if path else
+                      f"No checkpoint yet in {run_dir / checkpoints.CHECKPOINT_DIR}: starting "
+                      "the run from the beginning with its config.json.", file=sys.stderr)
+                config = trainer.config = dataclasses.replace(config, data_digest=digest)
+            # Written only now: a resume's config.json changes after its checkpoint passed.
+            _write_run_files(run_dir, config, loaded, report, replicas)
+            return trainer.run()
 
 
 def make_run_config(data: str | None, preset: str | None, epochs: int | None,
@@ -416,13 +530,16 @@ def make_run_config(data: str | None, preset: str | None, epochs: int | None,
                     deterministic: bool = True, data_parallel: bool = False,
                     mixed_precision: bool = False, cache_dir: str | None = None,
                     options: dict[str, Any] | None = None, fid_every: int = 0,
-                    fid_images: int = 1000, tensorboard: bool = False) -> GANRunConfig:
+                    fid_images: int = 1000, tensorboard: bool = False,
+                    validation_seeds: tuple[int, ...] = ()) -> GANRunConfig:
     """Resolves user options into a ``GANRunConfig``.
 
     Without ``data`` the embedded synthetic phantoms are made (once) and used, with the
     ``demo`` preset unless another is named; with ``data`` the default preset is ``paper``.
     ``options`` changes fields of the preset's ``GANOptions`` (``None`` values keep the
-    preset's), each recorded with its source.
+    preset's), each recorded with its source. ``validation_seeds``: the classifier seeds whose
+    validation shares the GAN leaves out (default (): none, every training image of the class,
+    as the paper; ``train_gan.py --exclude-validation`` defaults to the classifier's seed 0).
     """
     source = resolve_data(data, cache_dir)
     chosen = get_preset(preset or ("demo" if data is None else "paper"))
@@ -447,7 +564,7 @@ def make_run_config(data: str | None, preset: str | None, epochs: int | None,
         resize_filter=resize_filter, checkpoint_every=checkpoint_every,
         deterministic=deterministic, data_parallel=data_parallel,
         mixed_precision=mixed_precision, fid_every=fid_every, fid_images=fid_images,
-        tensorboard=tensorboard,
+        tensorboard=tensorboard, validation_seeds=tuple(validation_seeds),
     )
 
 
@@ -487,5 +604,12 @@ def restore_generator(run_dir: Path | str) -> tuple[keras.Model, int]:
     if not found:
         raise RunDirectoryError(f"No checkpoint in {run_dir / checkpoints.CHECKPOINT_DIR}.")
     gan = make_gan(config.preset, config.seed, mixed_precision=config.mixed_precision)
-    checkpoints.load_checkpoint(found[-1][1], gan.state_variables())
-    return gan.sampling_generator, gan.global_step
+    errors = []
+    for _, path in reversed(found):  # Read-only: a bad checkpoint is reported, not moved.
+        try:
+            checkpoints.load_checkpoint(path, gan.state_variables(), run_fingerprint(config))
+            return gan.sampling_generator, gan.global_step
+        except (checkpoints.DamagedCheckpointError, checkpoints.CheckpointMismatchError) as error:
+            print(f"warning: {error}", file=sys.stderr)
+            errors.append(str(error))
+    raise checkpoints.NoUsableCheckpointError("No usable checkpoint: " + "; ".join(errors))
