@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import platform
 import random
 import shutil
 import signal
@@ -36,6 +35,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+sys.path.insert(0, str(REPO / "benchmarks"))
+from common import cpu_description  # noqa: E402
 from cxr_gan import cli  # noqa: E402
 from cxr_gan.checkpoints import list_checkpoints, read_checkpoint  # noqa: E402
 from cxr_gan.rundir import LOCK_NAME, stale_temporaries  # noqa: E402
@@ -143,8 +144,8 @@ def main(argv: list[str] | None = None) -> int:
         failures += bool(problems)
         record = {"round": rounds, "kills": delivered, "events": outcome["events"],
                   "bitwise_equal": not problems, "problems": problems,
-                  "reference_s": round(reference_s, 1), "machine": platform.processor() or
-                  platform.machine(), "command": " ".join(TRAIN[2:])}
+                  "reference_s": round(reference_s, 1), "machine": cpu_description(),
+                  "command": " ".join(TRAIN[2:])}
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         with open(RESULTS, "a") as handle:
             handle.write(json.dumps(record) + "\n")

@@ -72,6 +72,8 @@ def render_benchmarks(records_path: Path) -> str:
     lines += _growth(records)
     lines += _bf16(records)
     lines += _efficient(records)
+    lines += _crash_soak(records_path.parent / "crash-soak.jsonl")
+    lines += _fid_memory(records_path.parent / "fid-memory.jsonl")
     lines += _data_parallel()
     runs = _pick(records, "machine")
     lines += ["## Runs", ""] + [f"- {r['date']}: {r.get('sections', 'all sections')}"
@@ -337,6 +339,48 @@ def _efficient(records) -> list[str]:
     for r in found:
         lines.append(f"| {r['candidate']} | {r['options']} | {r['seconds_per_update']:.3f} | "
                      f"{r['minutes_for_5000_updates']:.0f} | {_met(r['fits_budget'])} |")
+    return lines + [""]
+
+
+def _crash_soak(path: Path) -> list[str]:
+    rounds = _load(path) if path.is_file() else []
+    if not rounds:
+        return []
+    kills = [e for r in rounds for e in r["events"] if e["signal"]]
+    by_signal = {name: sum(e["signal"] == name for e in kills) for name in ("SIGKILL", "SIGTERM")}
+    equal = sum(r["bitwise_equal"] for r in rounds)
+    delays = sorted(e["delay_s"] for e in kills)
+    lines = [
+        "## Crash soak (issue #12)", "",
+        f"`python benchmarks/crash_soak.py --kills 24` ({_relative(path)}): a run of "
+        f"`train_gan.py {rounds[0]['command'].split('train_gan.py ')[-1]}` on the synthetic "
+        f"phantoms (uninterrupted: {rounds[0]['reference_s']} s) killed at random moments "
+        "(uniform from 0.2 s to that time after each start: start-up, data loading, "
+        "compilation, training, checkpoint and model writes) and resumed with `--resume` each "
+        "time until it finished; each finished round compared with the uninterrupted run "
+        "(every checkpoint array, the generator's weights, every history value but seconds, "
+        f"no temporary file left, the lock released). Machine: {rounds[0]['machine']}.", "",
+        "| kills | SIGKILL | SIGTERM | delays (s) | rounds | rounds bitwise equal |",
+        "|---:|---:|---:|---|---:|---:|",
+        f"| {len(kills)} | {by_signal['SIGKILL']} | {by_signal['SIGTERM']} | "
+        f"{delays[0]:.2f} - {delays[-1]:.2f} | {len(rounds)} | {equal} of {len(rounds)} |", "",
+    ]
+    return lines
+
+
+def _fid_memory(path: Path) -> list[str]:
+    found = _load(path) if path.is_file() else []
+    if not found:
+        return []
+    lines = ["## FID on large images: memory (issue #12)", "",
+             "`python benchmarks/bench_fid_memory.py` "
+             f"({_relative(path)}): peak resident memory of `evaluate.py fid` with large gray "
+             "PNGs as the generated side, measured in a watcher process. Files are decoded one "
+             "at a time and only a batch of 299x299 network inputs is held (before this issue "
+             "every decoded image was held: six 9400-px PNGs took 2.0 GB).", "",
+             "| images | side (px) | peak RSS (GiB) | wall (s) |", "|---:|---:|---:|---:|"]
+    lines += [f"| {r['images']} | {r['side_px']} | {r['peak_rss_gib']:.2f} | {r['wall_s']:.0f} |"
+              for r in found]
     return lines + [""]
 
 

@@ -65,6 +65,7 @@ def test_report_tables_figure_and_mcnemar(tmp_path):
         assert row["gan_seed"] == 0 and row["method"] == "flip"
         assert row["b"] == np.sum(gan_right & ~flip_right)
         assert row["c"] == np.sum(~gan_right & flip_right)
+    assert set(mcnemar.gan_method) == {"gan"}
     curves = roc_curves(make_report([tmp_path / "gan-s0"])).curves
     (label, fpr, tpr), = curves
     assert label.startswith("gan s0 (AUC ") and (fpr[0], tpr[0], fpr[-1], tpr[-1]) == (0, 0, 1, 1)
@@ -80,3 +81,32 @@ def test_paper_values_only_beside_runs_on_the_pooled_split(tmp_path):
     _fake_run(tmp_path / "gan-s0", "gan", 0, labels, rng.uniform(0, 1, 50), split="official")
     text = build_report([tmp_path / "gan-s0"], tmp_path / "report")
     assert "[95.5]" not in text and "shown only for runs on `--split pooled`" in text
+
+
+def test_gan_and_gan_crop_are_each_tested_against_every_method_with_intervals(tmp_path):
+    from cxr_gan.evaluation.metrics import bootstrap_intervals
+
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 2, 150)
+    runs = {"gan-s0": ("gan", 0.3), "gan+crop-s0": ("gan+crop", 0.4), "none-s0": ("none", 0.5)}
+    probs = {}
+    for name, (method, noise) in runs.items():
+        probs[name] = np.clip(labels + rng.normal(0, noise, 150), 0, 1)
+        _fake_run(tmp_path / name, method, 0, labels, probs[name])
+        metrics = json.loads((tmp_path / name / "metrics.json").read_text())
+        metrics["ci95"] = bootstrap_intervals(labels, probs[name], seed=0)
+        (tmp_path / name / "metrics.json").write_text(json.dumps(metrics))
+    text = build_report([tmp_path / name for name in runs], tmp_path / "report")
+    mcnemar = pd.read_csv(tmp_path / "report" / "mcnemar.csv", comment="#")
+    pairs = sorted(zip(mcnemar.gan_method, mcnemar.method))
+    assert pairs == [("gan", "gan+crop"), ("gan", "none"), ("gan+crop", "gan"),
+                     ("gan+crop", "none")]
+    row = mcnemar[(mcnemar.gan_method == "gan+crop") & (mcnemar.method == "none")].iloc[0]
+    right = {name: (p >= 0.5) == labels for name, p in probs.items()}
+    assert row["b"] == np.sum(right["gan+crop-s0"] & ~right["none-s0"])
+    intervals = pd.read_csv(tmp_path / "report" / "intervals.csv", comment="#")
+    none = intervals[intervals.method == "none"].iloc[0]
+    low, high = bootstrap_intervals(labels, probs["none-s0"], seed=0)["accuracy"]
+    assert (none["accuracy_low"], none["accuracy_high"]) == pytest.approx((low, high))
+    assert none["accuracy_low"] <= none["accuracy"] <= none["accuracy_high"]
+    assert "| gan+crop | 0 | none | 0 |" in text and "95 % bootstrap interval" in text

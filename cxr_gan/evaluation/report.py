@@ -75,6 +75,7 @@ class Report:
     table2: pd.DataFrame
     mcnemar: pd.DataFrame
     runs: list
+    intervals: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
 
 
 def _gan_source(config: dict) -> str:
@@ -129,25 +130,45 @@ def table_2(by_method: dict[str, list[dict]], beside_paper: bool) -> pd.DataFram
     return pd.DataFrame(rows)
 
 
+GAN_METHODS = ("gan", "gan+crop")
+
+
 def mcnemar_table(by_method: dict[str, list[dict]]) -> pd.DataFrame:
-    """McNemar's exact test of each gan run against each other run of the same test images
-    (the gan run of the same seed, else the first gan run)."""
+    """McNemar's exact test of each GAN method's runs (``gan``, ``gan+crop``) against each
+    other method's runs on the same test images (the GAN run of the same seed, else the
+    first)."""
     rows = []
-    gan_runs = by_method.get("gan", [])
-    gan_by_seed = {r["config"]["seed"]: r for r in gan_runs}
+    for gan_method in GAN_METHODS:
+        gan_runs = by_method.get(gan_method, [])
+        gan_by_seed = {r["config"]["seed"]: r for r in gan_runs}
+        for method, group in sorted(by_method.items()):
+            if method == gan_method or not gan_runs:
+                continue
+            for other in group:
+                gan_run = gan_by_seed.get(other["config"]["seed"], gan_runs[0])
+                a, b = gan_run["predictions"], other["predictions"]
+                if list(a["path"]) != list(b["path"]):
+                    continue  # Different test images (another split): no paired test.
+                truth = (a["label"] == "PNEUMONIA").to_numpy()
+                result = mcnemar_exact((a["prob_pneumonia"] >= 0.5).to_numpy() == truth,
+                                       (b["prob_pneumonia"] >= 0.5).to_numpy() == truth)
+                rows.append({"gan_method": gan_method, "gan_seed": gan_run["config"]["seed"],
+                             "method": method, "seed": other["config"]["seed"], **result})
+    return pd.DataFrame(rows)
+
+
+def intervals_table(by_method: dict[str, list[dict]]) -> pd.DataFrame:
+    """Each run's accuracy and thresholded "AUC" with their 95 % bootstrap intervals (from
+    its ``metrics.json``)."""
+    rows = []
     for method, group in sorted(by_method.items()):
-        if method == "gan" or not gan_runs:
-            continue
-        for other in group:
-            gan_run = gan_by_seed.get(other["config"]["seed"], gan_runs[0])
-            a, b = gan_run["predictions"], other["predictions"]
-            if list(a["path"]) != list(b["path"]):
-                continue  # Different test images (another split): no paired test.
-            truth = (a["label"] == "PNEUMONIA").to_numpy()
-            result = mcnemar_exact((a["prob_pneumonia"] >= 0.5).to_numpy() == truth,
-                                   (b["prob_pneumonia"] >= 0.5).to_numpy() == truth)
-            rows.append({"gan_seed": gan_run["config"]["seed"], "method": method,
-                         "seed": other["config"]["seed"], **result})
+        for run in group:
+            metrics = run["metrics"]
+            row = {"method": method, "seed": run["config"]["seed"]}
+            for key in ("accuracy", "auc_thresholded"):
+                low, high = metrics.get("ci95", {}).get(key, (None, None))
+                row.update({key: metrics[key], f"{key}_low": low, f"{key}_high": high})
+            rows.append(row)
     return pd.DataFrame(rows)
 
 
@@ -167,6 +188,7 @@ def make_report(run_dirs: Sequence[Path | str]) -> Report:
                   synthetic=synthetic,
                   beside_paper=beside_paper, table1=table_1(by_method, beside_paper),
                   table2=table_2(by_method, beside_paper), mcnemar=mcnemar_table(by_method),
+                  intervals=intervals_table(by_method),
                   runs=loaded)
 
 
@@ -201,6 +223,12 @@ def _table_2_lines(table2: pd.DataFrame) -> list[str]:
     return lines
 
 
+def _interval(value, low, high) -> str:
+    if low is None or pd.isna(low):
+        return f"{100 * value:.1f}"
+    return f"{100 * value:.1f} [{100 * low:.1f}, {100 * high:.1f}]"
+
+
 def render_markdown(report: Report) -> str:
     """``report.md``: the tables beside the paper's values, with what produced them."""
     lines = ["# Augmentation comparison (cf. the paper's Tables 1-3, Fig. 8)", ""]
@@ -220,12 +248,20 @@ def render_markdown(report: Report) -> str:
               ""]
     for name, values in paper.TABLE_3_CONTEXT.items():
         lines.append(f"- {name}: " + ", ".join(f"{k} {v}" for k, v in values.items()))
+    if not report.intervals.empty:
+        lines += ["", "Each run with its 95 % bootstrap interval (1000 resamples of the test "
+                  "images; percent):", "", "| method | seed | accuracy | \"AUC\" (TPR+TNR)/2 |",
+                  "|---|---:|---|---|"]
+        lines += [f"| {r.method} | {r.seed} | {_interval(r.accuracy, r.accuracy_low, r.accuracy_high)}"
+                  f" | {_interval(r.auc_thresholded, r.auc_thresholded_low, r.auc_thresholded_high)} |"
+                  for r in report.intervals.itertuples()]
     if not report.mcnemar.empty:
-        lines += ["", "McNemar's exact test, gan against each method on the same test images "
-                  "(b: gan right, other wrong; c: the reverse):", "",
-                  "| gan seed | method | seed | b | c | p |", "|---:|---|---:|---:|---:|---:|"]
-        lines += [f"| {r.gan_seed} | {r.method} | {r.seed} | {r.b} | {r.c} | {r.p_value:.4g} |"
-                  for r in report.mcnemar.itertuples()]
+        lines += ["", "McNemar's exact test, each GAN method against each other method on the "
+                  "same test images (b: the GAN method right, the other wrong; c: the reverse):",
+                  "", "| GAN method | its seed | method | seed | b | c | p |",
+                  "|---|---:|---|---:|---:|---:|---:|"]
+        lines += [f"| {r.gan_method} | {r.gan_seed} | {r.method} | {r.seed} | {r.b} | {r.c} | "
+                  f"{r.p_value:.4g} |" for r in report.mcnemar.itertuples()]
     lines += ["", "Figure: roc.png (ROC curves of every run)."]
     return "\n".join(lines) + "\n"
 
@@ -242,10 +278,11 @@ def roc_curves(report: Report) -> RocCurves:
 
 
 def write_report(report: Report, out_dir: Path | str) -> str:
-    """Writes report.md, table1.csv, table2.csv, mcnemar.csv and roc.png; returns report.md."""
+    """Writes report.md, table1.csv, table2.csv, mcnemar.csv, intervals.csv and roc.png;
+    returns report.md."""
     out_dir = Path(out_dir)
     for name, table in (("table1", report.table1), ("table2", report.table2),
-                        ("mcnemar", report.mcnemar)):
+                        ("mcnemar", report.mcnemar), ("intervals", report.intervals)):
         atomic_write_text(out_dir / f"{name}.csv",
                           f"# {report.provenance}\n" + table.to_csv(index=False))
     plot_roc_curves(roc_curves(report), out_dir / "roc.png")

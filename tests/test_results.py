@@ -1,0 +1,41 @@
+"""The committed classifier results are what their predictions say: every run's metrics equal a
+recomputation from its predictions.csv, and runs of one split share one test set."""
+
+import json
+from collections import defaultdict
+
+import pandas as pd
+import pytest
+
+from cxr_gan.evaluation.metrics import classification_metrics
+from tests.conftest import REPO
+
+RUNS = sorted((REPO / "results").glob("cpu-classifier/*/*/metrics.json"))
+EXPECTED_TEST_IMAGES = {"pooled": 1172, "official": 624}
+
+
+@pytest.mark.parametrize("metrics_path", RUNS, ids=lambda p: f"{p.parent.parent.name}/"
+                                                             f"{p.parent.name}")
+def test_committed_metrics_equal_a_recomputation_from_the_predictions(metrics_path):
+    stored = json.loads(metrics_path.read_text())
+    predictions = pd.read_csv(metrics_path.parent / "predictions.csv")
+    labels = (predictions["label"] == "PNEUMONIA").to_numpy().astype(int)
+    recomputed = classification_metrics(labels, predictions["prob_pneumonia"].to_numpy())
+    for key, value in recomputed.items():
+        # predictions.csv holds probabilities to 6 decimals: thresholded counts are exact, the
+        # ROC AUC moves at most in the 5th decimal.
+        assert stored[key] == pytest.approx(value, abs=1e-4), key
+    config = json.loads((metrics_path.parent / "config.json").read_text())
+    assert config["test_images"] == len(predictions)
+
+
+def test_runs_of_one_split_share_one_test_set():
+    by_split = defaultdict(set)
+    for path in RUNS:
+        paths = tuple(pd.read_csv(path.parent / "predictions.csv")["path"])
+        by_split[path.parent.parent.name].add(paths)
+    assert by_split, "no committed runs found"
+    for split, sets in by_split.items():
+        assert len(sets) == 1, split
+        if split in EXPECTED_TEST_IMAGES:
+            assert len(next(iter(sets))) == EXPECTED_TEST_IMAGES[split]
