@@ -112,6 +112,34 @@ def test_a_signal_saves_a_mid_epoch_checkpoint_that_resumes_exactly(tiny_phantom
         assert [x[k] for k in METRIC_NAMES] == [y[k] for k in METRIC_NAMES]
 
 
+@pytest.mark.parametrize("where", ["last step", "after the last step"])
+def test_a_signal_at_the_end_of_an_epoch_keeps_that_epochs_row(tiny_phantoms, tmp_path,
+                                                               monkeypatch, where):
+    # Found by benchmarks/crash_soak.py: a SIGTERM between an epoch's last step and its end
+    # saved a checkpoint whose history lacked that epoch.
+    straight = train_gan(_config(tiny_phantoms, TINY_PAPER, 3), tmp_path / "straight",
+                         verbose=0)
+    hook = "on_train_batch_end" if where == "last step" else "on_epoch_end"
+    original = getattr(train_module._RunRecorder, hook)
+    calls = []
+
+    def signal_in_epoch_2(self, index, logs=None):
+        calls.append(index)
+        if (hook == "on_epoch_end" and index == 1) or (hook != "on_epoch_end" and len(calls) == 6):
+            self.handle_signal(signal.SIGTERM, None)
+        original(self, index, logs)
+
+    monkeypatch.setattr(train_module._RunRecorder, hook, signal_in_epoch_2)
+    stopped = train_gan(_config(tiny_phantoms, TINY_PAPER, 3), tmp_path / "run", verbose=0)
+    assert stopped.interrupted and stopped.global_step == 6
+    assert [row["epoch"] for row in stopped.history] == [1, 2]
+    monkeypatch.setattr(train_module._RunRecorder, hook, original)
+    resumed = train_gan(_config(tiny_phantoms, TINY_PAPER, 3), tmp_path / "run", resume=True,
+                        verbose=0)
+    for x, y in zip(straight.history, resumed.history, strict=True):
+        assert [x[k] for k in METRIC_NAMES] == [y[k] for k in METRIC_NAMES]
+
+
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tiny_phantoms, tmp_path,
                                                                   monkeypatch):
     run_dir = tmp_path / "nan"

@@ -200,8 +200,13 @@ class _RunRecorder(keras.callbacks.Callback):
         }
 
     def on_epoch_end(self, epoch, logs=None):
-        if self.interrupted:
+        if self.interrupted and self.trainer.global_step % self.trainer.config.steps_per_epoch:
             return  # A partial epoch: its state is saved as a mid-epoch checkpoint instead.
+        # A signal during the epoch's last step, or after it, leaves a whole epoch: its row
+        # is recorded like any other (else the checkpoint saved on the way out would lack it),
+        # and no new epoch starts.
+        if self.interrupted:
+            self.model.stop_training = True
         names = metric_names(self.trainer.config.preset.options)
         values = {name: float(logs[name]) for name in names}
         if not all(math.isfinite(v) for v in values.values()):
