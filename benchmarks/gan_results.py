@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
-"""A finished GAN run's committed results: 2534 generated images scored against the training
-NORMAL images (FID-768, FID-2048, KID, precision, recall, density, coverage), the
-memorisation check against the test NORMAL images, a grid of generated images, and the run's
-config, history and figures that show no real image.
+"""A finished GAN run's committed results: 2534 generated images scored against the run's own
+training images (its manifest: FID-768, FID-2048, KID, precision, recall, density, coverage),
+the memorisation check with its split's test images of the class as the hold-out, a grid of
+generated images, and the run's config, history and figures that show no real image.
 
     python benchmarks/gan_results.py --run runs/efficient-s0 --data ../shared/data/chest_xray \\
         --out results/gan-efficient/efficient-s0
 
-Equivalent to `train_gan.py generate` + `evaluate.py fid` + `evaluate.py memorization` with the
-arguments written into ``--out/commands-GENERATOR.txt``. Weights and generated images stay in ``--run``.
+Equivalent to `train_gan.py generate` + `evaluate.py fid` + `evaluate.py memorization` (on the
+official split, with the folders written into ``--out/commands-GENERATOR.txt``; on the pooled
+splits the real and hold-out sets are file lists, not folders). Weights and generated images
+stay in ``--run``.
 """
 
 from __future__ import annotations
@@ -39,31 +41,38 @@ def main(argv=None) -> int:
     import numpy as np
 
     from cxr_gan import plots
+    from cxr_gan.data import kermany
     from cxr_gan.fid.features import FeatureExtractor
     from cxr_gan.fid.memorization import memorization_check
-    from cxr_gan.fid.report import fid_between_folders, format_fid_result
+    from cxr_gan.fid.report import format_fid_result, score_against_files
+    from cxr_gan.fid.returned import training_files
     from cxr_gan.gan.generate import generate_pngs
     from cxr_gan.io import cache_dir, read_json, write_json
 
     run, out, data = Path(args.run), Path(args.out), Path(args.data)
+    config = read_json(run / "config.json")
     stem = Path(args.generator).stem
     generated = run / f"generated-{stem}-s{args.seed}"
-    train, holdout = data / "train" / "NORMAL", data / "test" / "NORMAL"
+    train = training_files(run, data)  # The run's own training images, checked by digest.
+    parts = kermany.split_records(kermany.scan(data), config["split"],
+                                  seed=config["split_seed"])
+    holdout = [data / r.path for r in parts["test"] if r.label == config["label"]]
     out.mkdir(parents=True, exist_ok=True)
     commands = [
         f"python train_gan.py generate --generator {run / args.generator} --num-images "
         f"{args.num_images} --seed {args.seed} --out {generated}",
-        f"python evaluate.py fid --real {train} --fake {generated} --json {out}/fid-{stem}.json",
-        f"python evaluate.py memorization --train {train} --fake {generated} --holdout "
-        f"{holdout} --out {out}/memorization-{stem}",
+        f"python benchmarks/gan_results.py --run {run} --data {data} --out {out} --generator "
+        f"{args.generator}  # real: the {len(train)} files of {run}/manifest.csv; hold-out: "
+        f"the {len(holdout)} test {config['label']} images of split {config['split']}",
     ]
     start = time.perf_counter()
     if not generated.is_dir():
         generate_pngs(run / args.generator, args.num_images, args.seed, generated)
-    result = fid_between_folders(train, generated)
+    extractor = FeatureExtractor(cache_dir=cache_dir(None) / "fid")
+    result = score_against_files(extractor, train, generated,
+                                 f"{run.name} training images ({len(train)})")
     print(format_fid_result(result))
     write_json(out / f"fid-{stem}.json", result)
-    extractor = FeatureExtractor(cache_dir=cache_dir(None) / "fid")
     memo = out / f"memorization-{stem}"
     summary = memorization_check(train, generated, memo, holdout_dir=holdout,
                                  extractor=extractor)
@@ -74,7 +83,6 @@ def main(argv=None) -> int:
 
     first = sorted(generated.glob("*.png"))[:32]
     images = np.stack([np.asarray(Image.open(p).convert("L")) for p in first])
-    config = read_json(run / "config.json")
     label = " [SYNTHETIC DATA]" if config.get("synthetic") else ""
     plots.plot_generated(images, f"{stem}: generated images 0..31, seed {args.seed}{label}",
                          f"run {run.name} | preset {config['preset']['name']} | data "

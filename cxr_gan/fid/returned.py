@@ -87,10 +87,8 @@ def write_generated(images: np.ndarray, run_dir: Path, data: Path, seed: int) ->
 
 def score_run(returned: Path, result: dict, data: Path, out: Path, extractor) -> dict:
     """One returned run: PNGs, FID/PRDC and memorisation; the run's summary row."""
-    from cxr_gan.fid.distances import prdc
-    from cxr_gan.fid.features import compare
     from cxr_gan.fid.memorization import memorization_check
-    from cxr_gan.fid.report import PRDC_MIN_IMAGES, sample_size_warnings
+    from cxr_gan.fid.report import score_against_files
 
     run_dir = out / result["name"]
     row = {"run": result["name"], "preset": result.get("preset"),
@@ -101,17 +99,9 @@ def score_run(returned: Path, result: dict, data: Path, out: Path, extractor) ->
     meta = read_json(run_dir / "images_meta.json")
     folder = write_generated(images, run_dir, data, meta["seed"])
     real_files = training_files(run_dir, data)
-    real, _ = extractor.files_statistics(real_files, f"{result['name']} training images")
-    fake, fake_meta = extractor.folder_statistics(folder)
-    scores = compare(real, fake)
-    if min(len(real_files), fake_meta["n"]) > PRDC_MIN_IMAGES:
-        scores.update(prdc(real["f2048"], fake["f2048"]))
-    scores.update({"n_real": len(real_files), "n_fake": fake_meta["n"],
-                   "warnings": sample_size_warnings(len(real_files), fake_meta["n"]),
-                   "real": f"the run's {len(real_files)} training images under {data}",
-                   "fake": str(folder), "generator": meta["generator"],
-                   "global_step": meta["global_step"],
-                   "weights_sha256": extractor.weights_sha256})
+    scores = score_against_files(extractor, real_files, folder,
+                                 f"the run's {len(real_files)} training images under {data}")
+    scores.update({"generator": meta["generator"], "global_step": meta["global_step"]})
     write_json(run_dir / "fid.json", scores)
     memo = memorization_check(real_files, folder, run_dir / "memorization", None, 1.0, 0,
                               extractor)
