@@ -57,7 +57,7 @@ def _describe(holder: dict) -> str:
 
 
 @contextlib.contextmanager
-def run_lock(run_dir: Path | str, quiet: bool = False) -> Iterator[Path]:
+def run_lock(run_dir: Path | str) -> Iterator[Path]:
     """Holds the run directory's lock for the ``with`` block.
 
     The folder is created when missing; if it was created here and the block leaves nothing
@@ -80,7 +80,7 @@ def run_lock(run_dir: Path | str, quiet: bool = False) -> Iterator[Path]:
             f"{run_dir} is being written by {_describe(holder)}. Wait for it to finish or stop "
             "it (Ctrl-C or kill PID saves a checkpoint), or choose another --out.") from None
     stale = _holder(fd)
-    if stale and not quiet:
+    if stale:
         print(f"Taking over the lock of {run_dir} left by {_describe(stale)}, which is no "
               "longer running.", file=sys.stderr)
     record = {"pid": os.getpid(), "host": socket.gethostname(),

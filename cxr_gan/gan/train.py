@@ -429,20 +429,33 @@ def _config_to_run(config: GANRunConfig, run_dir: Path, resume: bool) -> GANRunC
     return config
 
 
-def _check_resumable(config: GANRunConfig, run_dir: Path, data_digest: str,
-                     global_step: int) -> None:
-    """Refuses a resume whose data changed, or whose --epochs would shrink the run."""
+def _check_same_data(config: GANRunConfig, run_dir: Path, data_digest: str) -> None:
+    """Refuses a resume whose training images changed since the run started."""
     if config.data_digest and config.data_digest != data_digest:
         raise RunDirectoryError(
             f"The training images of {run_dir} changed since the run started (files added, "
             f"removed or altered under {config.data}): the run cannot continue on other data. "
             "Restore the data, or start a new run with a new --out.")
-    done = global_step / config.steps_per_epoch
+
+
+def _check_not_shrinking(config: GANRunConfig, run_dir: Path, global_step: int) -> None:
+    """Refuses an ``epochs`` below what the run has already trained."""
     if global_step > config.epochs * config.steps_per_epoch:
+        done = global_step / config.steps_per_epoch
         raise RunDirectoryError(
             f"{run_dir} has trained {done:g} epochs (global step {global_step}); --epochs "
             f"{config.epochs} would shrink it. Give --epochs >= {math.ceil(done)}, or leave "
             "it out to keep the run's target.")
+
+
+def _restore_for_resume(trainer: "_Trainer", run_dir: Path) -> None:
+    """Restores the newest good checkpoint (or none: the run starts from step 0) and checks
+    the target; says which."""
+    path = trainer.restore_newest_good()
+    _check_not_shrinking(trainer.config, run_dir, trainer.global_step)
+    print(f"Resuming from {path} (global step {trainer.global_step})." if path else
+          f"No checkpoint yet in {run_dir / checkpoints.CHECKPOINT_DIR}: starting the run from "
+          "the beginning with its config.json.", file=sys.stderr)
 
 
 def _write_run_files(run_dir: Path, config: GANRunConfig, loaded, report: dict,
@@ -507,23 +520,20 @@ def train_gan(config: GANRunConfig, run_dir: Path | str, resume: bool = False,
         skip_failing_remapper()
         loaded, report = prepare_training_images(config, strict=strict)
         digest = kermany.files_digest(config.data, loaded.paths)
-        if not resume:
+        if resume:
+            _check_same_data(config, run_dir, digest)
+        else:
             config = dataclasses.replace(
                 config, steps_per_epoch=GANBatches(loaded.images, config.preset,
                                                    config.seed).steps_per_epoch,
-                backend=keras.backend.backend(), data_digest=digest)
+                backend=keras.backend.backend())
+        config = dataclasses.replace(config, data_digest=digest)  # Runs made before it: set.
         with data_parallel(config.data_parallel) as replicas:
             # Checked before anything is written, so a refused run leaves no run directory.
             check_divisible(config.preset, replicas.count)
             trainer = _Trainer(config, run_dir, loaded, verbose, replicas, cache)
             if resume:
-                _check_resumable(config, run_dir, digest, 0)
-                path = trainer.restore_newest_good()
-                _check_resumable(config, run_dir, digest, trainer.global_step)
-                print(f"Resuming from {path} (global step {trainer.global_step})." if path else
-                      f"No checkpoint yet in {run_dir / checkpoints.CHECKPOINT_DIR}: starting "
-                      "the run from the beginning with its config.json.", file=sys.stderr)
-                config = trainer.config = dataclasses.replace(config, data_digest=digest)
+                _restore_for_resume(trainer, run_dir)
             # Written only now: a resume's config.json changes after its checkpoint passed.
             _write_run_files(run_dir, config, loaded, report, replicas)
             return trainer.run()
