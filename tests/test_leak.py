@@ -106,3 +106,19 @@ def test_a_classifier_run_records_its_generator(tiny_phantoms, generators, tmp_p
     gan = json.loads((out / "gan-s0" / "config.json").read_text())["generator"]
     assert gan["overlap_with_test"] == 0 and gan["run"].endswith("official-less-s0")
     assert json.loads((out / "none-s0" / "config.json").read_text())["generator"] is None
+
+
+def test_a_duplicate_the_classifier_trains_on_anyway_is_reported_not_refused(tiny_phantoms,
+                                                                              tmp_path):
+    # Kermany holds byte-identical files across any split; a generator that learned one of
+    # them adds nothing the classifier's own training images do not already hold.
+    data = tmp_path / "data"
+    shutil.copytree(tiny_phantoms, data)
+    source = sorted((data / "train" / "NORMAL").iterdir())[0]
+    shutil.copyfile(source, data / "test" / "NORMAL" / "zz-duplicate.png")
+    generator = _generator(data, tmp_path / "gan", validation_seeds=(0,))
+    parts = kermany.split_records(kermany.scan(data), "official", seed=0)
+    held = kermany.validation_paths(parts["train"], [0])
+    assert f"train/NORMAL/{source.name}" not in held  # The classifier trains on it.
+    record = _check(data, generator, seed=0)
+    assert record["overlap_with_test"] == 0 and record["shared_duplicates"] == 1

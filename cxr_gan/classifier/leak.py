@@ -7,8 +7,11 @@ A generator's provenance comes from its ``train_gan.py`` run folder (``config.js
 The generator's training files are compared with the classifier run's test files and its
 validation share by content (sha256 of the bytes: a copy under another name, or a byte-identical
 duplicate of the data set, counts) when the generator's data folder is on this machine, else by
-their paths relative to the data root. Any overlap refuses the run; without provenance the run
-goes on with a loud warning and ``"unknown"`` in its ``config.json``.
+their paths relative to the data root. Any overlap refuses the run, except an image whose bytes
+the classifier's own training images also hold (Kermany has byte-identical duplicates across
+any split: the classifier sees those with or without the GAN; they are counted as
+``shared_duplicates``). Without provenance the run goes on with a loud warning and
+``"unknown"`` in its ``config.json``.
 """
 
 from __future__ import annotations
@@ -44,21 +47,33 @@ def _digests(files: Iterable[Path]) -> dict[str, str]:
     return {hashlib.sha256(path.read_bytes()).hexdigest(): str(path) for path in files}
 
 
-def overlaps(provenance: dict, data: str, test: Iterable[str],
-             validation: Iterable[str]) -> tuple[int, int, str]:
+def overlaps(provenance: dict, data: str, test: Iterable[str], validation: Iterable[str],
+             train: Iterable[str]) -> dict:
     """How many test and validation images (paths relative to ``data``) the generator learned
-    from, and how they were compared (``"content"`` or ``"path"``)."""
+    from, how they were compared (``"content"`` or ``"path"``), and how many of its training
+    images are byte-identical duplicates that the classifier's own training images also hold
+    (``shared_duplicates``: the data set's duplicates across the split, which the classifier
+    sees with or without the GAN, so they are reported and not counted as a leak)."""
     learned_root = Path(provenance["data"])
     learned = [learned_root / p for p in provenance["training_files"]]
-    if all(path.is_file() for path in learned):
-        seen = _digests(learned)
-        root = Path(data)
-        count = [sum(hashlib.sha256((root / p).read_bytes()).hexdigest() in seen for p in part)
-                 for part in (test, validation)]
-        return count[0], count[1], "content"
-    seen_paths = set(provenance["training_files"])
-    return (sum(p in seen_paths for p in test), sum(p in seen_paths for p in validation),
-            "path")
+    if not all(path.is_file() for path in learned):
+        seen_paths = set(provenance["training_files"])
+        return {"overlap_with_test": sum(p in seen_paths for p in test),
+                "overlap_with_validation": sum(p in seen_paths for p in validation),
+                "shared_duplicates": 0, "compared_by": "path"}
+    root = Path(data)
+
+    def digests(paths):
+        return [hashlib.sha256((root / p).read_bytes()).hexdigest() for p in paths]
+
+    seen = set(_digests(learned))
+    own = set(digests(train))  # What the classifier trains on anyway.
+    test_digests, validation_digests = digests(test), digests(validation)
+    shared = {d for d in test_digests + validation_digests if d in seen and d in own}
+    return {"overlap_with_test": sum(d in seen and d not in own for d in test_digests),
+            "overlap_with_validation": sum(d in seen and d not in own
+                                           for d in validation_digests),
+            "shared_duplicates": len(shared), "compared_by": "content"}
 
 
 def _unknown(provenance: dict) -> dict:
@@ -89,13 +104,14 @@ def check_generator_leak(config, parts: dict[str, list]) -> dict | None:
     if not provenance.get("training_files"):
         return _unknown(provenance)
     test = [r.path for r in parts["test"]]
-    validation = sorted(kermany.validation_paths(parts["train"], [config.seed],
-                                                 config.validation_fraction))
-    in_test, in_validation, compared = overlaps(provenance, config.data, test, validation)
+    held = kermany.validation_paths(parts["train"], [config.seed], config.validation_fraction)
+    train = [r.path for r in parts["train"] if r.path not in held]
+    found = overlaps(provenance, config.data, test, sorted(held), train)
+    in_test, in_validation = found["overlap_with_test"], found["overlap_with_validation"]
     if in_test or in_validation:
         raise GeneratorLeakError(
             f"The generator {provenance['path']} learned from {in_test} of this run's "
-            f"{len(test)} test images and {in_validation} of its {len(validation)} validation "
+            f"{len(test)} test images and {in_validation} of its {len(held)} validation "
             f"images (it trained on split {provenance['split']} train/{provenance['label']} "
             f"with validation shares of seeds {provenance.get('validation_seeds') or 'none'} "
             f"left out; this run: split {config.split}, seed {config.seed}). Its images would "
@@ -106,6 +122,4 @@ def check_generator_leak(config, parts: dict[str, list]) -> dict | None:
             "run": provenance["run"], "split": provenance["split"],
             "split_seed": provenance["split_seed"],
             "validation_seeds": provenance.get("validation_seeds"),
-            "training_images": provenance["training_images"],
-            "overlap_with_test": in_test, "overlap_with_validation": in_validation,
-            "compared_by": compared}
+            "training_images": provenance["training_images"], **found}
