@@ -7,16 +7,17 @@
 #     python evaluate.py returned --returned FILES_AT --data ../shared/data/chest_xray --out results/gpu-RUN
 # Env: PLAN (benchmarks/gpu_plan.json), TIME_CAP_S (the plan's: 540), OUT (results/gpu; $OUT there),
 #      DATA (.devdata/chest_xray),
-#      WORK (/tmp/cxr_gan_gpu: run folders, not returned).
+#      WORK (/tmp/cxr_gan_gpu: run folders, not returned), WHEELS (.whl: installed when present).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PLAN=${PLAN:-benchmarks/gpu_plan.json}
 OUT=${OUT:-results/gpu}
 WORK=${WORK:-/tmp/cxr_gan_gpu}
+WHEELS=${WHEELS:-.whl}
 rm -rf "$WORK" && mkdir -p "$WORK/stage" "$OUT"
-if [ -d .whl ]; then
+if [ -d "$WHEELS" ]; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-    --target /tmp/site .whl/*.whl || exit 1
+    --target /tmp/site "$WHEELS"/*.whl || exit 1
   export PYTHONPATH=/tmp/site:$PWD
 fi
 export KERAS_BACKEND=jax PYTHONUNBUFFERED=1 TF_CPP_MIN_LOG_LEVEL=2
