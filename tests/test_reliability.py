@@ -346,10 +346,12 @@ def test_too_few_gan_images_are_refused_before_any_run_trains(tiny_phantoms, tmp
                  gan_images=str(gan_dir), epochs=1, image_size=32, verbose=0)
     assert not (tmp_path / "runs").exists()
     from cxr_gan.classifier.train import ClassifierRunConfig
+    from cxr_gan.data import kermany
 
     config = ClassifierRunConfig(data=str(tiny_phantoms), synthetic=True, method="gan")
     # 30 PNEUMONIA and 24 NORMAL training images; 10 % of each (3 and 2) held out.
-    assert required_generated_images(config) == (30 - 3) - (24 - 2)
+    parts = kermany.split_records(kermany.scan(tiny_phantoms), "official")
+    assert required_generated_images(config, parts) == (30 - 3) - (24 - 2)
 
 
 def test_a_finished_run_of_a_comparison_is_kept_and_skipped(tiny_phantoms, tmp_path, capsys):

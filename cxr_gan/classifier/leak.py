@@ -43,8 +43,8 @@ def read_provenance(generator: str | None, gan_images: str | None) -> dict:
     return generator_provenance(generator)
 
 
-def _digests(files: Iterable[Path]) -> dict[str, str]:
-    return {hashlib.sha256(path.read_bytes()).hexdigest(): str(path) for path in files}
+def _digests(files: Iterable[Path]) -> list[str]:
+    return [hashlib.sha256(path.read_bytes()).hexdigest() for path in files]
 
 
 def overlaps(provenance: dict, data: str, test: Iterable[str], validation: Iterable[str],
@@ -62,13 +62,10 @@ def overlaps(provenance: dict, data: str, test: Iterable[str], validation: Itera
                 "overlap_with_validation": sum(p in seen_paths for p in validation),
                 "shared_duplicates": 0, "compared_by": "path"}
     root = Path(data)
-
-    def digests(paths):
-        return [hashlib.sha256((root / p).read_bytes()).hexdigest() for p in paths]
-
     seen = set(_digests(learned))
-    own = set(digests(train))  # What the classifier trains on anyway.
-    test_digests, validation_digests = digests(test), digests(validation)
+    own = set(_digests(root / p for p in train))  # What the classifier trains on anyway.
+    test_digests = _digests(root / p for p in test)
+    validation_digests = _digests(root / p for p in validation)
     shared = {d for d in test_digests + validation_digests if d in seen and d in own}
     return {"overlap_with_test": sum(d in seen and d not in own for d in test_digests),
             "overlap_with_validation": sum(d in seen and d not in own

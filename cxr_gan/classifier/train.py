@@ -279,12 +279,10 @@ def train_classifier(config: ClassifierRunConfig, run_dir: Path | str,
         return metrics
 
 
-def required_generated_images(config: ClassifierRunConfig) -> int:
-    """How many generated images a GAN-method run of ``config`` tops up with: PNEUMONIA less
-    NORMAL training images after the validation hold-out (from the file table, before
-    decoding; a file that then fails to decode changes it by one at most per file)."""
-    parts = kermany.split_records(kermany.scan(config.data), config.split,
-                                  seed=config.split_seed)
+def required_generated_images(config: ClassifierRunConfig, parts: dict) -> int:
+    """How many generated images a GAN-method run of ``config`` on the split ``parts`` tops up
+    with: PNEUMONIA less NORMAL training images after the validation hold-out (from the file
+    table, before decoding; a file that then fails to decode changes it by one at most)."""
     held = kermany.validation_paths(parts["train"], [config.seed], config.validation_fraction)
     kept = [r.label for r in parts["train"] if r.path not in held]
     return max(0, kept.count("PNEUMONIA") - kept.count("NORMAL"))
@@ -301,9 +299,9 @@ def check_inputs(configs: Sequence[ClassifierRunConfig]) -> None:
         records = kermany.scan(config.data)
         if not config.method.startswith("gan"):
             continue
-        check_generator_leak(config, kermany.split_records(records, config.split,
-                                                           seed=config.split_seed))
-        needed = required_generated_images(config)
+        parts = kermany.split_records(records, config.split, seed=config.split_seed)
+        check_generator_leak(config, parts)
+        needed = required_generated_images(config, parts)
         if config.gan_images:
             paths = list_images(config.gan_images)
             if len(paths) < needed:

@@ -357,20 +357,36 @@ def manifest_csv_text(rows: Iterable[Sequence[str]]) -> str:
     return csv_text(MANIFEST_COLUMNS, rows)
 
 
-def pack_training_files(root: Path | str, split: str, split_seed: int, label: str,
-                        validation_seeds: Sequence[int]) -> tuple[list[ImageRecord], dict]:
-    """The training records of ``label`` in a split, less the validation shares of
-    ``validation_seeds``, and the pack description (``PACK_MARKER``'s content) of them."""
-    records = scan(root)
+def select_training(records: Sequence[ImageRecord], split: str, split_seed: int, label: str,
+                    validation_seeds: Sequence[int]):
+    """A split's training records of ``label`` less the classifier's validation shares of
+    ``validation_seeds``: what a GAN learns from.
+
+    Returns:
+        ``(parts, chosen, left_out)``: the split, the chosen records, and how many records of
+        ``label`` the validation shares took.
+    """
     parts = split_records(records, split, seed=split_seed)
     held = validation_paths(parts["train"], validation_seeds)
     chosen = [r for r in parts["train"] if r.label == label and r.path not in held]
-    counts = {name: {lab: sum(r.label == lab for r in part) for lab in LABELS}
-              for name, part in parts.items()}
+    left_out = sum(r.label == label and r.path in held for r in parts["train"])
+    return parts, chosen, left_out
+
+
+def split_counts(parts: dict[str, list[ImageRecord]]) -> dict[str, dict[str, int]]:
+    """Images of each class in each part of a split."""
+    return {name: {label: sum(r.label == label for r in part) for label in LABELS}
+            for name, part in parts.items()}
+
+
+def pack_training_files(root: Path | str, split: str, split_seed: int, label: str,
+                        validation_seeds: Sequence[int]) -> tuple[list[ImageRecord], dict]:
+    """``select_training``'s records, and the pack description (``PACK_MARKER``'s content)."""
+    parts, chosen, left_out = select_training(scan(root), split, split_seed, label,
+                                              validation_seeds)
     description = {"source": str(root), "split": split, "split_seed": split_seed,
                    "label": label, "validation_seeds": list(validation_seeds),
-                   "counts": counts, "left_out_validation": sum(
-                       r.label == label and r.path in held for r in parts["train"]),
+                   "counts": split_counts(parts), "left_out_validation": left_out,
                    "files": [r.path for r in chosen]}
     return chosen, description
 

@@ -105,12 +105,9 @@ def prepare_training_images(config: GANRunConfig, strict: bool = False):
         counts, left_out = pack["counts"], pack["left_out_validation"]
     else:
         records = kermany.scan(config.data)
-        parts = kermany.split_records(records, config.split, seed=config.split_seed)
-        held = kermany.validation_paths(parts["train"], config.validation_seeds)
-        chosen = [r for r in parts["train"] if r.label == config.label and r.path not in held]
-        counts = {name: {label: sum(r.label == label for r in part) for label in kermany.LABELS}
-                  for name, part in parts.items()}
-        left_out = sum(r.label == config.label and r.path in held for r in parts["train"])
+        parts, chosen, left_out = kermany.select_training(
+            records, config.split, config.split_seed, config.label, config.validation_seeds)
+        counts = kermany.split_counts(parts)
     loaded = kermany.load_images(config.data, chosen, "train", config.preset.image_size,
                                  config.resize_filter, strict=strict)
     if pack is None:
