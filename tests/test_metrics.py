@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from cxr_gan.evaluation.metrics import (bootstrap_intervals, classification_metrics,
-                                        mcnemar_exact, metrics_from_counts)
+                                        mcnemar_exact, method_difference, metrics_from_counts)
 
 GAN_ROW = dict(tn=284, fp=33, fn=20, tp=835)  # The paper's Table 2, GAN.
 
@@ -56,3 +56,48 @@ def test_mcnemar_exact():
     # Two-sided exact binomial: 2 * P(X <= 2 | n=12, p=1/2) = 2 * 79 / 4096.
     assert result["p_value"] == pytest.approx(2 * 79 / 4096)
     assert mcnemar_exact(a, a)["p_value"] == 1.0
+
+
+def test_method_difference_of_a_method_with_itself_is_exactly_zero():
+    labels, probs = _arrays_for(**GAN_ROW)
+    right = (probs >= 0.5) == labels
+    result = method_difference([right, right], [right, right], labels, n_resamples=200)
+    for key in ("accuracy", "auc_thresholded"):
+        assert (result[key]["difference"], result[key]["low"], result[key]["high"]) == (0, 0, 0)
+        assert result[key]["share_above_zero"] == 0
+
+
+def test_method_difference_of_one_run_each_is_the_paired_difference_with_its_standard_error():
+    # One run a method: only the images vary. A right and B wrong on b = 60 images, the reverse
+    # on c = 20, of n = 1000: difference (b - c) / n, standard error
+    # sqrt(((b + c) / n - ((b - c) / n) ** 2) / n) (the paired difference of proportions).
+    n, b, c = 1000, 60, 20
+    a_right = np.array([True] * b + [False] * c + [True] * 700 + [False] * 220)
+    b_right = np.array([False] * b + [True] * c + [True] * 700 + [False] * 220)
+    labels = np.tile([0, 1], n // 2)
+    result = method_difference(a_right, b_right, labels, n_resamples=20000, seed=3)
+    accuracy = result["accuracy"]
+    assert accuracy["difference"] == pytest.approx((b - c) / n)
+    standard_error = np.sqrt(((b + c) / n - ((b - c) / n) ** 2) / n)
+    assert accuracy["high"] - accuracy["low"] == pytest.approx(2 * 1.96 * standard_error,
+                                                               rel=0.08)
+    assert accuracy["share_above_zero"] > 0.999
+    # The balanced accuracy's observed difference is the difference of the two runs' own.
+    by_run = [classification_metrics(labels, np.where(r, labels, 1 - labels))["auc_thresholded"]
+              for r in (a_right, b_right)]
+    assert result["auc_thresholded"]["difference"] == pytest.approx(by_run[0] - by_run[1])
+
+
+def test_method_difference_draws_seeds_too():
+    # A: one run, always right. B: two seeds, one always right and one always wrong; images
+    # cannot change either. Drawing B's two runs with replacement gives B a mean of 1, 1/2, 1/2
+    # or 0, so A - B is 0, 1/2 or 1 with chances 1/4, 1/2, 1/4: A ahead in 3 of 4 replicates.
+    labels = np.tile([0, 1], 50)
+    always, never = np.ones(100, bool), np.zeros(100, bool)
+    result = method_difference([always], [always, never], labels, n_resamples=20000, seed=0)
+    accuracy = result["accuracy"]
+    assert accuracy["difference"] == pytest.approx(0.5)
+    assert (accuracy["low"], accuracy["high"]) == (0.0, 1.0)
+    assert accuracy["share_above_zero"] == pytest.approx(0.75, abs=0.01)
+    with pytest.raises(ValueError, match="same test images"):
+        method_difference([always], [always[:50]], labels)

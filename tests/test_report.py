@@ -110,3 +110,31 @@ def test_gan_and_gan_crop_are_each_tested_against_every_method_with_intervals(tm
     assert (none["accuracy_low"], none["accuracy_high"]) == pytest.approx((low, high))
     assert none["accuracy_low"] <= none["accuracy"] <= none["accuracy_high"]
     assert "| gan+crop | 0 | none | 0 |" in text and "95 % bootstrap interval" in text
+
+
+def test_differences_over_seeds_pair_every_gan_method_with_every_method(tmp_path):
+    from cxr_gan.evaluation.metrics import method_difference
+
+    rng = np.random.default_rng(2)
+    labels = rng.integers(0, 2, 120)
+    right = {}
+    names = [("gan", 0), ("gan", 1), ("none", 0), ("none", 1), ("none", 2), ("flip", 0)]
+    for method, seed in names:
+        probs = np.clip(labels + rng.normal(0, 0.45, 120), 0, 1)
+        right[method, seed] = (probs >= 0.5) == labels
+        _fake_run(tmp_path / f"{method}-s{seed}", method, seed, labels, probs)
+    text = build_report([tmp_path / f"{m}-s{s}" for m, s in names], tmp_path / "report")
+    differences = pd.read_csv(tmp_path / "report" / "differences.csv", comment="#")
+    assert sorted(zip(differences.gan_method, differences.method)) == [("gan", "flip"),
+                                                                       ("gan", "none")]
+    row = differences[differences.method == "none"].iloc[0]
+    assert (row["gan_runs"], row["runs"]) == (2, 3)
+    expected = method_difference([right["gan", 0], right["gan", 1]],
+                                 [right["none", s] for s in (0, 1, 2)], labels)
+    for key in ("accuracy", "auc_thresholded"):
+        for name, value in expected[key].items():
+            assert row[f"{key}_{name}"] == pytest.approx(value)
+    accuracy_gap = np.mean([right["gan", s].mean() for s in (0, 1)]) - np.mean(
+        [right["none", s].mean() for s in (0, 1, 2)])
+    assert row["accuracy_difference"] == pytest.approx(accuracy_gap)
+    assert f"| gan | 2 | none | 3 | {100 * accuracy_gap:+.1f} [" in text

@@ -90,3 +90,69 @@ def mcnemar_exact(correct_a, correct_b) -> dict[str, float]:
     c = int(np.sum(~correct_a & correct_b))
     p_value = 1.0 if b + c == 0 else float(stats.binomtest(b, b + c, 0.5).pvalue)
     return {"b": b, "c": c, "p_value": p_value}
+
+
+def method_difference(correct_a, correct_b, labels, n_resamples: int = 10000,
+                      confidence: float = 0.95, seed: int = 0) -> dict[str, float]:
+    """How much method A beats method B over seeds and test images (two-level bootstrap).
+
+    Seeds and test images are both sources of variation (flip's accuracy moves a full point
+    between seeds alone), so each replicate draws the runs of each method with replacement from
+    its seeds and the test images with replacement (the same images for both methods: the
+    comparison stays paired), then takes the difference of the mean over the drawn runs. With
+    k seeds the draw holds (k - 1) / k of the seed variance (2/3 with three): read the interval
+    as a lower bound on the uncertainty that new seeds would add.
+
+    Args:
+        correct_a, correct_b: Booleans of shape (runs, images): whether each run of a method
+            got each test image right (its seeds; the two may have different run counts).
+        labels: The test images' labels (1 = PNEUMONIA), for the balanced accuracy.
+
+    Returns:
+        For ``accuracy`` and ``auc_thresholded`` ((TPR + TNR) / 2, the paper's "AUC"): the
+        observed difference of the means over runs (A - B, a fraction), the percentile
+        interval's ``low`` and ``high``, and ``share_above_zero``, the share of replicates in
+        which A is ahead (an estimate of how often A beats B on a new draw of seeds and images).
+    """
+    correct_a = np.atleast_2d(np.asarray(correct_a, bool)).astype(np.float64)
+    correct_b = np.atleast_2d(np.asarray(correct_b, bool)).astype(np.float64)
+    labels = np.asarray(labels).astype(int)
+    if correct_a.shape[1] != correct_b.shape[1] or correct_a.shape[1] != len(labels):
+        raise ValueError("Both methods must be scored on the same test images.")
+    rng = np.random.default_rng(seed)
+    n = len(labels)
+    # Image weights of each replicate: how often each test image was drawn.
+    weights = rng.multinomial(n, np.full(n, 1.0 / n), size=n_resamples).astype(np.float64)
+    runs_a = rng.integers(0, len(correct_a), (n_resamples, len(correct_a)))
+    runs_b = rng.integers(0, len(correct_b), (n_resamples, len(correct_b)))
+    result = {}
+    for key in ("accuracy", "auc_thresholded"):
+        observed = _mean_score(correct_a, labels, key) - _mean_score(correct_b, labels, key)
+        per_run_a = _weighted_scores(correct_a, labels, weights, key)  # (replicates, runs)
+        per_run_b = _weighted_scores(correct_b, labels, weights, key)
+        rows = np.arange(n_resamples)[:, None]
+        replicates = per_run_a[rows, runs_a].mean(1) - per_run_b[rows, runs_b].mean(1)
+        alpha = (1.0 - confidence) / 2.0
+        result[key] = {"difference": float(observed),
+                       "low": float(np.nanquantile(replicates, alpha)),
+                       "high": float(np.nanquantile(replicates, 1 - alpha)),
+                       "share_above_zero": float(np.mean(replicates > 0))}
+    return result
+
+
+def _mean_score(correct, labels, key) -> float:
+    """The mean over runs of accuracy or balanced accuracy."""
+    return float(_weighted_scores(correct, labels, np.ones((1, len(labels))), key).mean())
+
+
+def _weighted_scores(correct, labels, weights, key):
+    """Each run's score under each row of image weights: shape (rows of weights, runs)."""
+    if key == "accuracy":
+        return weights @ correct.T / weights.sum(1, keepdims=True)
+    rates = []
+    for label in (0, 1):
+        mask = labels == label
+        drawn = weights[:, mask].sum(1, keepdims=True)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rates.append(weights[:, mask] @ correct[:, mask].T / drawn)
+    return (rates[0] + rates[1]) / 2.0

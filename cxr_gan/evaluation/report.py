@@ -2,7 +2,8 @@
 
 Input: run directories written by ``train_classifier.py`` (``config.json``,
 ``predictions.csv``, ``metrics.json``). Output, in ``--out``: ``report.md``, ``table1.csv``,
-``table2.csv``, ``mcnemar.csv`` and ``roc.png``; each says the data, split, seeds and methods.
+``table2.csv``, ``mcnemar.csv``, ``intervals.csv``, ``differences.csv`` and ``roc.png``; each
+says the data, split, seeds and methods.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from sklearn.metrics import roc_curve
 
 from cxr_gan.cli import BadFileError, UserError
 from cxr_gan.evaluation import paper
-from cxr_gan.evaluation.metrics import mcnemar_exact, metrics_from_counts
+from cxr_gan.evaluation.metrics import mcnemar_exact, method_difference, metrics_from_counts
 from cxr_gan.io import atomic_write_text, read_json
 from cxr_gan.plots import RocCurves, plot_roc_curves
 
@@ -76,6 +77,7 @@ class Report:
     mcnemar: pd.DataFrame
     runs: list
     intervals: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
+    differences: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
 
 
 def _gan_source(config: dict) -> str:
@@ -149,11 +151,40 @@ def mcnemar_table(by_method: dict[str, list[dict]]) -> pd.DataFrame:
                 a, b = gan_run["predictions"], other["predictions"]
                 if list(a["path"]) != list(b["path"]):
                     continue  # Different test images (another split): no paired test.
-                truth = (a["label"] == "PNEUMONIA").to_numpy()
-                result = mcnemar_exact((a["prob_pneumonia"] >= 0.5).to_numpy() == truth,
-                                       (b["prob_pneumonia"] >= 0.5).to_numpy() == truth)
+                result = mcnemar_exact(_right(gan_run)[0], _right(other)[0])
                 rows.append({"gan_method": gan_method, "gan_seed": gan_run["config"]["seed"],
                              "method": method, "seed": other["config"]["seed"], **result})
+    return pd.DataFrame(rows)
+
+
+def _right(run: dict):
+    """Whether the run got each test image right, and the images' labels (1 = PNEUMONIA)."""
+    predictions = run["predictions"]
+    truth = (predictions["label"] == "PNEUMONIA").to_numpy()
+    return (predictions["prob_pneumonia"] >= 0.5).to_numpy() == truth, truth.astype(int)
+
+
+def differences_table(by_method: dict[str, list[dict]]) -> pd.DataFrame:
+    """Each GAN method against each other method over all their seeds: the difference of the
+    mean accuracy and "AUC", with a 95 % interval and the share of replicates in which the GAN
+    method is ahead, from a bootstrap of seeds and test images (``method_difference``)."""
+    rows = []
+    for gan_method in GAN_METHODS:
+        gan_runs = by_method.get(gan_method, [])
+        for method, group in sorted(by_method.items()):
+            if method == gan_method or not gan_runs:
+                continue
+            if any(list(r["predictions"]["path"]) != list(gan_runs[0]["predictions"]["path"])
+                   for r in gan_runs + group):
+                continue  # Different test images (another split): no paired comparison.
+            labels = _right(gan_runs[0])[1]
+            result = method_difference([_right(r)[0] for r in gan_runs],
+                                       [_right(r)[0] for r in group], labels)
+            row = {"gan_method": gan_method, "gan_runs": len(gan_runs), "method": method,
+                   "runs": len(group)}
+            for key, values in result.items():
+                row.update({f"{key}_{name}": value for name, value in values.items()})
+            rows.append(row)
     return pd.DataFrame(rows)
 
 
@@ -189,6 +220,7 @@ def make_report(run_dirs: Sequence[Path | str]) -> Report:
                   beside_paper=beside_paper, table1=table_1(by_method, beside_paper),
                   table2=table_2(by_method, beside_paper), mcnemar=mcnemar_table(by_method),
                   intervals=intervals_table(by_method),
+                  differences=differences_table(by_method),
                   runs=loaded)
 
 
@@ -229,6 +261,23 @@ def _interval(value, low, high) -> str:
     return f"{100 * value:.1f} [{100 * low:.1f}, {100 * high:.1f}]"
 
 
+def _differences_lines(differences: pd.DataFrame) -> list[str]:
+    def cell(row, key):
+        return (f"{100 * row[key + '_difference']:+.1f} [{100 * row[key + '_low']:+.1f}, "
+                f"{100 * row[key + '_high']:+.1f}] | {row[key + '_share_above_zero']:.2f}")
+
+    lines = ["", "Each GAN method against each other method over all their seeds: difference of "
+             "the means (GAN method - method, percentage points) with its 95 % interval from "
+             "10,000 bootstrap replicates that draw seeds and test images (paired), and the "
+             "share of replicates in which the GAN method is ahead:", "",
+             "| GAN method | runs | method | runs | accuracy | ahead | \"AUC\" | ahead |",
+             "|---|---:|---|---:|---|---:|---|---:|"]
+    lines += [f"| {r['gan_method']} | {r['gan_runs']} | {r['method']} | {r['runs']} | "
+              f"{cell(r, 'accuracy')} | {cell(r, 'auc_thresholded')} |"
+              for r in differences.to_dict("records")]
+    return lines
+
+
 def render_markdown(report: Report) -> str:
     """``report.md``: the tables beside the paper's values, with what produced them."""
     lines = ["# Augmentation comparison (cf. the paper's Tables 1-3, Fig. 8)", ""]
@@ -262,6 +311,8 @@ def render_markdown(report: Report) -> str:
                   "|---|---:|---|---:|---:|---:|---:|"]
         lines += [f"| {r.gan_method} | {r.gan_seed} | {r.method} | {r.seed} | {r.b} | {r.c} | "
                   f"{r.p_value:.4g} |" for r in report.mcnemar.itertuples()]
+    if not report.differences.empty:
+        lines += _differences_lines(report.differences)
     lines += ["", "Figure: roc.png (ROC curves of every run)."]
     return "\n".join(lines) + "\n"
 
@@ -278,11 +329,12 @@ def roc_curves(report: Report) -> RocCurves:
 
 
 def write_report(report: Report, out_dir: Path | str) -> str:
-    """Writes report.md, table1.csv, table2.csv, mcnemar.csv, intervals.csv and roc.png;
-    returns report.md."""
+    """Writes report.md, table1.csv, table2.csv, mcnemar.csv, intervals.csv, differences.csv
+    and roc.png; returns report.md."""
     out_dir = Path(out_dir)
     for name, table in (("table1", report.table1), ("table2", report.table2),
-                        ("mcnemar", report.mcnemar), ("intervals", report.intervals)):
+                        ("mcnemar", report.mcnemar), ("intervals", report.intervals),
+                        ("differences", report.differences)):
         atomic_write_text(out_dir / f"{name}.csv",
                           f"# {report.provenance}\n" + table.to_csv(index=False))
     plot_roc_curves(roc_curves(report), out_dir / "roc.png")
