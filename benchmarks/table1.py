@@ -13,9 +13,9 @@ command can be stopped at any moment and run again. Steps:
 2. the classifier runs, one `train_classifier.py` call each, with the committed protocol (top-up
    to the PNEUMONIA count, at most 8 epochs with early stopping, 224 px, batch 32): every method
    on `pooled` with seeds 0, 1, 2 (seed 0, then the GAN methods' seeds 1-2, then the others'),
-   then `pooled-patient` seed 0, `official` seed 0, then the other seeds of `pooled-patient`; each finished run is copied into
-   `results/cpu-classifier/SPLIT/METHOD-sSEED/` (config, history, metrics, predictions; no
-   weights), ready to commit.
+   then `pooled-patient` seed 0, `official` seed 0, then the other seeds of `pooled-patient`;
+   each finished run is copied into `results/cpu-classifier/SPLIT/METHOD-sSEED/` (config,
+   history, metrics, predictions; no weights), ready to commit.
 The report and the conclusion are written by hand from `evaluate.py report` (see
 results/cpu-classifier/README.md).
 """

@@ -75,7 +75,8 @@ def test_prepare_run_and_score_end_to_end(tiny_phantoms, tmp_path):
     out, work = tmp_path / "returned", tmp_path / "work"
     env = {**os.environ, "KERAS_BACKEND": "jax", "PLAN": str(plan_path), "OUT": str(out),
            "WORK": str(work), "DATA": str(payload / ".devdata" / "chest_xray"),
-           "TIME_CAP_S": "240", "WHEELS": str(tmp_path / "no-wheels"), "PYTHONPATH": str(_no_tensorflow_site(tmp_path / "site")),
+           "TIME_CAP_S": "240", "WHEELS": str(tmp_path / "no-wheels"),
+           "PYTHONPATH": str(_no_tensorflow_site(tmp_path / "site")),
            "PATH": f"{os.path.dirname(sys.executable)}:/usr/bin:/bin"}
     ran = subprocess.run(["bash", "benchmarks/gpu_reproduce.sh"], cwd=REPO, env=env,
                          capture_output=True, text=True, timeout=900)

@@ -135,6 +135,13 @@ def table_2(by_method: dict[str, list[dict]], beside_paper: bool) -> pd.DataFram
 GAN_METHODS = ("gan", "gan+crop")
 
 
+def _right(run: dict):
+    """Whether the run got each test image right, and the images' labels (1 = PNEUMONIA)."""
+    predictions = run["predictions"]
+    truth = (predictions["label"] == "PNEUMONIA").to_numpy()
+    return (predictions["prob_pneumonia"] >= 0.5).to_numpy() == truth, truth.astype(int)
+
+
 def mcnemar_table(by_method: dict[str, list[dict]]) -> pd.DataFrame:
     """McNemar's exact test of each GAN method's runs (``gan``, ``gan+crop``) against each
     other method's runs on the same test images (the GAN run of the same seed, else the
@@ -155,13 +162,6 @@ def mcnemar_table(by_method: dict[str, list[dict]]) -> pd.DataFrame:
                 rows.append({"gan_method": gan_method, "gan_seed": gan_run["config"]["seed"],
                              "method": method, "seed": other["config"]["seed"], **result})
     return pd.DataFrame(rows)
-
-
-def _right(run: dict):
-    """Whether the run got each test image right, and the images' labels (1 = PNEUMONIA)."""
-    predictions = run["predictions"]
-    truth = (predictions["label"] == "PNEUMONIA").to_numpy()
-    return (predictions["prob_pneumonia"] >= 0.5).to_numpy() == truth, truth.astype(int)
 
 
 def differences_table(by_method: dict[str, list[dict]]) -> pd.DataFrame:
@@ -301,8 +301,9 @@ def render_markdown(report: Report) -> str:
         lines += ["", "Each run with its 95 % bootstrap interval (1000 resamples of the test "
                   "images; percent):", "", "| method | seed | accuracy | \"AUC\" (TPR+TNR)/2 |",
                   "|---|---:|---|---|"]
-        lines += [f"| {r.method} | {r.seed} | {_interval(r.accuracy, r.accuracy_low, r.accuracy_high)}"
-                  f" | {_interval(r.auc_thresholded, r.auc_thresholded_low, r.auc_thresholded_high)} |"
+        lines += [f"| {r.method} | {r.seed} | "
+                  f"{_interval(r.accuracy, r.accuracy_low, r.accuracy_high)} | "
+                  f"{_interval(r.auc_thresholded, r.auc_thresholded_low, r.auc_thresholded_high)} |"
                   for r in report.intervals.itertuples()]
     if not report.mcnemar.empty:
         lines += ["", "McNemar's exact test, each GAN method against each other method on the "
