@@ -11,7 +11,7 @@ from cxr_gan.evaluation.metrics import classification_metrics
 from tests.conftest import REPO
 
 RUNS = sorted((REPO / "results").glob("cpu-classifier/*/*/metrics.json"))
-EXPECTED_TEST_IMAGES = {"pooled": 1172, "official": 624}
+EXPECTED_TEST_IMAGES = {"pooled": 1172, "pooled-patient": 1176, "official": 624}
 
 
 @pytest.mark.parametrize("metrics_path", RUNS, ids=lambda p: f"{p.parent.parent.name}/"
