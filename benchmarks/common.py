@@ -34,20 +34,3 @@ def key_values(record: dict, keys: Iterable[str] | None = None) -> str:
     chosen = list(keys) if keys is not None else list(record)
     return " ".join(f"{k}={record[k]:.4g}" if isinstance(record[k], float) else f"{k}={record[k]}"
                     for k in chosen)
-
-
-def cpu_description() -> str:
-    """The CPU as /proc/cpuinfo names it, with family and model (the model name alone, e.g.
-    "AMD EPYC", does not tell Zen 2 from Zen 4), and the CPU count."""
-    import os
-
-    fields: dict[str, str] = {}
-    try:
-        with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                key, _, value = line.partition(":")
-                fields.setdefault(key.strip(), value.strip())
-    except OSError:
-        pass
-    return (f"{fields.get('model name', 'unknown CPU')} family {fields.get('cpu family', '?')} "
-            f"model {fields.get('model', '?')}, {os.cpu_count()} CPUs")

@@ -1,7 +1,8 @@
-"""Backend-level run settings shared by the GAN and classifier runs: seeds, versions."""
+"""Backend-level run settings shared by the GAN and classifier runs: seeds, versions, machine."""
 
 from __future__ import annotations
 
+import os
 import platform
 import random
 
@@ -11,10 +12,28 @@ import numpy as np
 from cxr_gan import __version__
 
 
+def cpu_description() -> str:
+    """The CPU as /proc/cpuinfo names it, with family and model (the model name alone, e.g.
+    "AMD EPYC", does not tell Zen 2 from Zen 4), and the CPU count."""
+    fields: dict[str, str] = {}
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                key, _, value = line.partition(":")
+                fields.setdefault(key.strip(), value.strip())
+    except OSError:
+        pass
+    name = fields.get("model name") or platform.processor() or platform.machine()
+    return (f"{name} family {fields.get('cpu family', '?')} model {fields.get('model', '?')}, "
+            f"{os.cpu_count()} CPUs")
+
+
 def backend_versions() -> dict[str, str]:
-    """Versions of what produced a result, for config.json."""
+    """Versions of what produced a result, and the CPU it ran on (times and oneDNN's kernels
+    depend on it), for config.json."""
     versions = {
         "cxr_gan": __version__,
+        "machine": cpu_description(),
         "keras": keras.__version__,
         "numpy": np.__version__,
         "python": platform.python_version(),

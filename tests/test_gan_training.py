@@ -174,6 +174,8 @@ def test_run_directory_contents(tiny_phantoms, tmp_path):
     config = json.loads((run_dir / "config.json").read_text())
     assert config["synthetic"] is True and config["preset"]["name"] == "tiny-paper"
     assert config["versions"]["backend"] == "tensorflow" and config["training_images"] == 24
+    # The machine beside the versions: figures are compared only within one CPU.
+    assert config["versions"]["machine"].endswith(f", {os.cpu_count()} CPUs")
     history = (run_dir / "history.csv").read_text().splitlines()
     assert history[0].split(",") == ["epoch", "steps", "seconds", *METRIC_NAMES]
     assert len(history) == 3
