@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import resource
 import statistics
 import sys
@@ -259,7 +258,6 @@ def main() -> int:
               "g_batch": preset.g_batch, "jit": args.jit,
               "mixed_precision": args.mixed_precision, "deterministic": args.deterministic,
               "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
-              "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
               **backend_versions()}
     record.update(gemm_rates())
 

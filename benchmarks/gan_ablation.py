@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -39,17 +37,6 @@ CONFIGS = {
     "diffaugment+ema": ["--diffaugment", ALL_TRANSFORMS, "--ema", "0.999"],
     "diffaugment+ema+r1": ["--diffaugment", ALL_TRANSFORMS, "--ema", "0.999", "--r1", "0.1"],
 }
-
-
-def _cpu() -> str:
-    fields = {}
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        key, _, value = line.partition(":")
-        fields.setdefault(key.strip(), value.strip())
-    if "model name" not in fields:
-        return platform.processor()
-    return (f"{fields['model name']} family {fields.get('cpu family')} model "
-            f"{fields.get('model')}, {os.cpu_count()} cores")
 
 
 def run_one(name: str, seed: int, args) -> Path:
@@ -103,13 +90,16 @@ def finished_runs(runs: Path) -> dict:
 
 
 def write_table(out: Path, results: dict, args) -> None:
+    from cxr_gan.backend import cpu_description  # Imports Keras: only when the table is written.
+
     lines = [
         "# GAN options at the demo size: the ablation",
         "",
         f"Data: `{args.data}` official split, train/NORMAL (1341 images), 64 px; preset `demo`; "
         f"{args.epochs} epochs of 41 updates; FID-768 and KID (2048-d) of {args.fid_images} "
         f"generated images (fixed noise) against the 1341 training images, every "
-        f"{args.fid_every} epochs; the EMA generator where the run has one. Machine: {_cpu()} "
+        f"{args.fid_every} epochs; the EMA generator where the run has one. "
+        f"Machine: {cpu_description()} "
         "(s / epoch: other work shared the machine at times; BENCHMARKS.md has the timings). "
         "Made by `python benchmarks/gan_ablation.py "
         f"--data {args.data} --seeds SEEDS --epochs {args.epochs}` (finished runs are skipped, "
