@@ -138,3 +138,44 @@ def test_differences_over_seeds_pair_every_gan_method_with_every_method(tmp_path
         [right["none", s].mean() for s in (0, 1, 2)])
     assert row["accuracy_difference"] == pytest.approx(accuracy_gap)
     assert f"| gan | 2 | none | 3 | {100 * accuracy_gap:+.1f} [" in text
+
+
+def test_false_positives_by_folder_hand_counts(tmp_path):
+    import sys
+
+    from PIL import Image
+
+    from tests.conftest import REPO
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import false_positives
+
+    data = tmp_path / "data"
+    checker = (np.indices((16, 16)).sum(axis=0) % 2 * 255).astype(np.uint8)
+    for folder in ("train", "test"):
+        for label, pixels in (("NORMAL", checker), ("PNEUMONIA", np.full((16, 16), 90, np.uint8))):
+            (data / folder / label).mkdir(parents=True)
+            for i in range(2):
+                Image.fromarray(pixels).save(data / folder / label / f"{i}.png")
+    paths = [f"{f}/{c}/{i}.png" for f in ("train", "test") for c in ("NORMAL", "PNEUMONIA")
+             for i in range(2)]
+    # train/ NORMAL: 0 of 2 called PNEUMONIA; test/ NORMAL: 1 of 2 (seed 0), 2 of 2 (seed 1).
+    probs = {0: [0.1, 0.2, 0.9, 0.8, 0.7, 0.3, 0.9, 0.9],
+             1: [0.1, 0.2, 0.9, 0.8, 0.7, 0.9, 0.9, 0.9]}
+    for seed, p in probs.items():
+        run = tmp_path / "runs" / f"none-s{seed}"
+        run.mkdir(parents=True)
+        (run / "config.json").write_text(json.dumps(
+            {"method": "none", "seed": seed, "split": "pooled", "epochs": 8}))
+        (run / "metrics.json").write_text("{}")
+        pd.DataFrame({"path": paths, "label": [p.split("/")[1] for p in paths],
+                      "prob_pneumonia": p}).to_csv(run / "predictions.csv", index=False)
+    out = tmp_path / "fp.md"
+    assert false_positives.main(["--data", str(data), "--runs", str(tmp_path / "runs"),
+                                 "--out", str(out)]) == 0
+    row = next(line for line in out.read_text().splitlines() if line.startswith("| pooled |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    # split, method, epochs, seeds, ROC AUC, train n, FPR, median P, test n, FPR, range, median P
+    assert cells[:4] == ["pooled", "none", "8", "0, 1"]
+    assert cells[5:7] == ["2", "0.0"] and cells[8:11] == ["2", "75.0", "50.0-100.0"]
+    assert cells[7] == "0.15" and cells[11] == "0.65"  # medians (0.1, 0.2) and mean of 0.5, 0.8
+    assert "ROC AUC 1.000" in out.read_text()  # constant PNEUMONIA images have no detail

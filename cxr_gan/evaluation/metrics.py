@@ -52,6 +52,26 @@ def classification_metrics(labels, probabilities, threshold: float = 0.5) -> dic
             for key in METRIC_KEYS}
 
 
+def rates_by_group(labels, predicted_positive, groups) -> dict[str, dict[str, float]]:
+    """Per group: how many NORMAL (0) and PNEUMONIA (1) images, the share of NORMAL called
+    PNEUMONIA (``fpr``) and of PNEUMONIA called PNEUMONIA (``tpr``; NaN for an empty class)."""
+    labels = np.asarray(labels).astype(int)
+    predicted_positive = np.asarray(predicted_positive, bool)
+    groups = np.asarray(groups)
+    if not labels.shape == predicted_positive.shape == groups.shape:
+        raise ValueError("labels, predictions and groups must have one entry per image.")
+    result = {}
+    for group in sorted(set(groups.tolist())):
+        normal = (groups == group) & (labels == 0)
+        pneumonia = (groups == group) & (labels == 1)
+        result[str(group)] = {
+            "normal": int(normal.sum()), "pneumonia": int(pneumonia.sum()),
+            "fpr": float(predicted_positive[normal].mean()) if normal.any() else float("nan"),
+            "tpr": float(predicted_positive[pneumonia].mean()) if pneumonia.any() else float("nan"),
+        }
+    return result
+
+
 def bootstrap_intervals(labels, probabilities, threshold: float = 0.5, n_resamples: int = 1000,
                         confidence: float = 0.95, seed: int = 0) -> dict[str, tuple[float, float]]:
     """Percentile bootstrap intervals of each rate, resampling test images with replacement."""

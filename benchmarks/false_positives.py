@@ -1,0 +1,176 @@
+"""Where the NORMAL test images called PNEUMONIA come from (issue #11, item 5).
+
+    python benchmarks/false_positives.py --data ../shared/data/chest_xray \\
+        --runs results/cpu-classifier/official results/cpu-classifier/pooled \\
+               results/cpu-classifier/pooled-patient \\
+        --out results/cpu-classifier/false_positives.md
+
+Reads the committed classifier runs (``config.json`` and ``predictions.csv``: no model, no
+training) and the images, and writes two tables:
+1. per split and method, means over its seeds: the ROC AUC (threshold-free), and the share of
+   NORMAL test images called PNEUMONIA at the 0.5 threshold, by the folder of Kermany's release
+   each image comes from (``train/``, ``test/``; the pooled test sets' 1-3 ``val/`` images are
+   left out), with their median P(PNEUMONIA);
+2. fine detail (``cxr_gan.imageops.mean_abs_laplacian`` of the gray image at the classifier's
+   224 px) per folder and class; how well it alone separates the classes (ROC AUC); and, per
+   split, its Spearman correlation with P(PNEUMONIA) among the ``test/`` NORMAL images.
+The pooled splits put images of both folders into their test sets, so table 1 separates "the
+split" from "the images".
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+from scipy import stats
+from sklearn.metrics import roc_auc_score
+
+from cxr_gan.cli import UserError, run_script
+from cxr_gan.data.images import read_grayscale
+from cxr_gan.evaluation.metrics import rates_by_group
+from cxr_gan.evaluation.report import find_runs, load_run
+from cxr_gan.imageops import mean_abs_laplacian
+from cxr_gan.io import atomic_write_text, list_images
+
+FOLDERS = ("train", "test", "val")
+SIZE = 224
+
+
+def run_rows(runs: list[dict]) -> list[dict]:
+    """One row per (split, method): table 1's figures, averaged over the method's seeds."""
+    grouped = defaultdict(list)
+    for run in runs:
+        grouped[(run["config"]["split"], run["config"]["method"])].append(run)
+    rows = []
+    for (split, method), members in sorted(grouped.items()):
+        per_seed = []
+        for run in members:
+            table = run["predictions"]
+            labels = (table["label"] == "PNEUMONIA").to_numpy()
+            folder = table["path"].str.split("/").str[0].to_numpy()
+            rates = rates_by_group(labels, table["prob_pneumonia"] >= 0.5, folder)
+            normal = table[~labels]
+            medians = normal.groupby(folder[~labels])["prob_pneumonia"].median()
+            per_seed.append({"auc": roc_auc_score(labels, table["prob_pneumonia"]),
+                             **{f"{f}_{k}": rates[f][k] for f in rates for k in ("normal", "fpr")},
+                             **{f"{f}_median": medians[f] for f in medians.index}})
+        row = {"split": split, "method": method, "seeds": sorted(r["config"]["seed"] for r in members),
+               "epochs": sorted({r["config"]["epochs"] for r in members})}
+        for key in per_seed[0]:
+            row[key] = float(np.mean([seed[key] for seed in per_seed if key in seed]))
+        row["test_fpr_range"] = (min(s.get("test_fpr", np.nan) for s in per_seed),
+                                 max(s.get("test_fpr", np.nan) for s in per_seed))
+        rows.append(row)
+    return rows
+
+
+def image_detail(data: Path) -> dict[str, float]:
+    """``mean_abs_laplacian`` of every train/ and test/ image at 224 px, keyed by the path
+    relative to ``data`` (as ``predictions.csv`` writes it); one progress line a folder."""
+    detail = {}
+    for folder in ("train", "test"):
+        for label in ("NORMAL", "PNEUMONIA"):
+            files = list_images(data / folder / label)
+            if not files:
+                raise UserError(f"{data / folder / label} holds no images: --data must be the "
+                                "Kermany folder (train/, test/, each with NORMAL/ and PNEUMONIA/).")
+            for path in files:
+                detail[f"{folder}/{label}/{path.name}"] = mean_abs_laplacian(
+                    read_grayscale(path, SIZE))
+            print(f"fine detail of {folder}/{label}: {len(files)} images", flush=True)
+    return detail
+
+
+def detail_lines(detail: dict[str, float], runs: list[dict]) -> list[str]:
+    """Table 2 and its correlation sentences, as markdown lines."""
+    lines = ["| folder | class | images | median | quartiles |", "|---|---|---:|---:|---|"]
+    for key in ("train/NORMAL", "test/NORMAL", "train/PNEUMONIA", "test/PNEUMONIA"):
+        values = [v for path, v in detail.items() if path.startswith(key + "/")]
+        q1, _, q3 = statistics.quantiles(values, n=4)
+        lines.append(f"| {key.split('/')[0]}/ | {key.split('/')[1]} | {len(values)} | "
+                     f"{statistics.median(values):.2f} | {q1:.2f}-{q3:.2f} |")
+    lines.append("")
+    for folder in ("train", "test"):
+        paths = [p for p in detail if p.startswith(folder + "/")]
+        pneumonia = [p.split("/")[1] == "PNEUMONIA" for p in paths]
+        auc = roc_auc_score(pneumonia, [-detail[p] for p in paths])
+        lines.append(f"- Less detail alone ranks a `{folder}/` PNEUMONIA image above a NORMAL one "
+                     f"with ROC AUC {auc:.3f}.")
+    by_split = defaultdict(list)
+    for run in runs:
+        table = run["predictions"]
+        chosen = table[table["path"].str.startswith("test/NORMAL/")]
+        if len(chosen) > 2:
+            rho = stats.spearmanr([detail[p] for p in chosen["path"]], chosen["prob_pneumonia"])
+            by_split[run["config"]["split"]].append(float(rho.statistic))
+    for split, values in sorted(by_split.items()):
+        lines.append(f"- `{split}`: Spearman correlation of detail with P(PNEUMONIA) among the "
+                     f"`test/` NORMAL images, over {len(values)} runs: median {np.median(values):+.2f} "
+                     f"(from {min(values):+.2f} to {max(values):+.2f}).")
+    return lines
+
+
+def fpr_lines(rows: list[dict]) -> list[str]:
+    """Table 1 as markdown lines (percent)."""
+    lines = ["| split | method | epochs | seeds | ROC AUC | `train/` NORMAL | FPR | median P | "
+             "`test/` NORMAL | FPR | (per seed) | median P |",
+             "|---|---|---|---|---:|---:|---:|---:|---:|---:|---|---:|"]
+
+    def cell(row: dict, key: str, form: str = ".1f", scale: float = 100) -> str:
+        return f"{scale * row[key]:{form}}" if key in row and not np.isnan(row[key]) else ""
+
+    for row in rows:
+        low, high = row["test_fpr_range"]
+        lines.append(
+            f"| {row['split']} | {row['method']} | {', '.join(map(str, row['epochs']))} | "
+            f"{', '.join(map(str, row['seeds']))} | {cell(row, 'auc')} | "
+            f"{cell(row, 'train_normal', '.0f', 1)} | {cell(row, 'train_fpr')} | "
+            f"{cell(row, 'train_median', '.2f', 1)} | {cell(row, 'test_normal', '.0f', 1)} | "
+            f"{cell(row, 'test_fpr')} | {100 * low:.1f}-{100 * high:.1f} | "
+            f"{cell(row, 'test_median', '.2f', 1)} |")
+    return lines
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=Path("../shared/data/chest_xray"))
+    parser.add_argument("--runs", nargs="+", required=True,
+                        help="classifier run folders, or folders holding them")
+    parser.add_argument("--out", type=Path, default=None, help="markdown file (default: print)")
+    args = parser.parse_args(argv)
+    runs = [load_run(path) for path in find_runs(args.runs)]
+    rows = run_rows(runs)
+    detail = image_detail(args.data)
+    text = "\n".join([
+        "# NORMAL test images called PNEUMONIA, by the folder they come from",
+        "",
+        f"`python benchmarks/false_positives.py --data {args.data} --runs "
+        f"{' '.join(map(str, args.runs))}`: {len(runs)} runs' `predictions.csv`; images of "
+        f"`{args.data}` (Kermany; train/ and test/ are 224x224 copies) read in gray at {SIZE} px.",
+        "",
+        "Percent. FPR: NORMAL images called PNEUMONIA at the 0.5 threshold; median P: their "
+        "median P(PNEUMONIA); means over seeds, with each seed's `test/` FPR.",
+        "",
+        *fpr_lines(rows),
+        "",
+        "Fine detail: mean absolute 4-neighbour Laplacian of the gray 224-px image (0-255 scale).",
+        "",
+        *detail_lines(detail, runs),
+        "",
+    ])
+    if args.out:
+        atomic_write_text(args.out, text)
+        print(f"wrote {args.out}")
+    else:
+        print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_script(main))
