@@ -179,3 +179,19 @@ def test_false_positives_by_folder_hand_counts(tmp_path):
     assert cells[5:7] == ["2", "0.0"] and cells[8:11] == ["2", "75.0", "50.0-100.0"]
     assert cells[7] == "0.15" and cells[11] == "0.65"  # medians (0.1, 0.2) and mean of 0.5, 0.8
     assert "ROC AUC 1.000" in out.read_text()  # constant PNEUMONIA images have no detail
+
+
+def test_recalibrated_threshold_on_separable_scores_is_perfect_on_the_other_half():
+    import sys
+
+    from tests.conftest import REPO
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from false_positives import recalibrated
+
+    # Every NORMAL image above 0.5 (all called PNEUMONIA at 0.5), yet ranked below every
+    # PNEUMONIA image (all at 0.95): Youden's threshold on any half is 0.95, and it separates
+    # the other half exactly.
+    labels = np.array([0] * 20 + [1] * 30)
+    probs = np.concatenate([np.linspace(0.6, 0.8, 20), np.full(30, 0.95)])
+    assert recalibrated(labels, probs, repeats=20) == {
+        "accuracy": 1.0, "fpr": 0.0, "tpr": 1.0, "threshold": 0.95}
