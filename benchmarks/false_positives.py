@@ -12,7 +12,7 @@ training) and the images, and writes two tables:
    each image comes from (``train/``, ``test/``; the pooled test sets' 1-3 ``val/`` images are
    left out), with their median P(PNEUMONIA);
 2. fine detail (``cxr_gan.imageops.mean_abs_laplacian`` of the gray image at the classifier's
-   224 px) per folder and class; how well it alone separates the classes (ROC AUC); and, per
+   224 px), brightness and contrast (the pixels' mean and standard deviation) per folder and class; how well it alone separates the classes (ROC AUC); and, per
    split, its Spearman correlation with P(PNEUMONIA) among the ``test/`` NORMAL images.
 3. per run of the official split: what a threshold chosen on labelled images of the test
    folder would do (``recalibrated``: Youden's threshold on a random stratified half of the test
@@ -113,10 +113,11 @@ def recalibrated_lines(runs: list[dict]) -> list[str]:
     return lines if len(lines) > 2 else []
 
 
-def image_detail(data: Path) -> dict[str, float]:
-    """``mean_abs_laplacian`` of every train/ and test/ image at 224 px, keyed by the path
-    relative to ``data`` (as ``predictions.csv`` writes it); one progress line a folder."""
-    detail = {}
+def image_detail(data: Path) -> tuple[dict[str, float], dict[str, tuple[float, float]]]:
+    """``mean_abs_laplacian``, and the gray mean and standard deviation, of every train/ and
+    test/ image at 224 px, keyed by the path relative to ``data`` (as ``predictions.csv``
+    writes it); one progress line a folder."""
+    detail, intensity = {}, {}
     for folder in ("train", "test"):
         for label in ("NORMAL", "PNEUMONIA"):
             files = list_images(data / folder / label)
@@ -124,20 +125,27 @@ def image_detail(data: Path) -> dict[str, float]:
                 raise UserError(f"{data / folder / label} holds no images: --data must be the "
                                 "Kermany folder (train/, test/, each with NORMAL/ and PNEUMONIA/).")
             for path in files:
-                detail[f"{folder}/{label}/{path.name}"] = mean_abs_laplacian(
-                    read_grayscale(path, SIZE))
-            print(f"fine detail of {folder}/{label}: {len(files)} images", flush=True)
-    return detail
+                gray = read_grayscale(path, SIZE)
+                key = f"{folder}/{label}/{path.name}"
+                detail[key] = mean_abs_laplacian(gray)
+                intensity[key] = (float(gray.mean()), float(gray.std()))
+            print(f"image statistics of {folder}/{label}: {len(files)} images", flush=True)
+    return detail, intensity
 
 
-def detail_lines(detail: dict[str, float], runs: list[dict]) -> list[str]:
+def detail_lines(detail: dict[str, float], intensity: dict[str, tuple[float, float]],
+                 runs: list[dict]) -> list[str]:
     """Table 2 and its correlation sentences, as markdown lines."""
-    lines = ["| folder | class | images | median | quartiles |", "|---|---|---:|---:|---|"]
+    lines = ["| folder | class | images | detail: median | quartiles | gray mean: median | "
+             "gray std: median |", "|---|---|---:|---:|---|---:|---:|"]
     for key in ("train/NORMAL", "test/NORMAL", "train/PNEUMONIA", "test/PNEUMONIA"):
-        values = [v for path, v in detail.items() if path.startswith(key + "/")]
+        chosen = [path for path in detail if path.startswith(key + "/")]
+        values = [detail[path] for path in chosen]
         q1, _, q3 = statistics.quantiles(values, n=4)
         lines.append(f"| {key.split('/')[0]}/ | {key.split('/')[1]} | {len(values)} | "
-                     f"{statistics.median(values):.2f} | {q1:.2f}-{q3:.2f} |")
+                     f"{statistics.median(values):.2f} | {q1:.2f}-{q3:.2f} | "
+                     f"{statistics.median(intensity[p][0] for p in chosen):.1f} | "
+                     f"{statistics.median(intensity[p][1] for p in chosen):.1f} |")
     lines.append("")
     for folder in ("train", "test"):
         paths = [p for p in detail if p.startswith(folder + "/")]
@@ -190,7 +198,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     runs = [load_run(path) for path in find_runs(args.runs)]
     rows = run_rows(runs)
-    detail = image_detail(args.data)
+    detail, intensity = image_detail(args.data)
     table_3 = recalibrated_lines(runs)
     text = "\n".join([
         "# NORMAL test images called PNEUMONIA, by the folder they come from",
@@ -204,9 +212,10 @@ def main(argv: list[str]) -> int:
         "",
         *fpr_lines(rows),
         "",
-        "Fine detail: mean absolute 4-neighbour Laplacian of the gray 224-px image (0-255 scale).",
+        "Fine detail: mean absolute 4-neighbour Laplacian of the gray 224-px image; gray mean and "
+        "standard deviation of its pixels (all on the 0-255 scale).",
         "",
-        *detail_lines(detail, runs),
+        *detail_lines(detail, intensity, runs),
         "",
         *(["Official split, threshold chosen on half of the test images (Youden), scored on the "
            "other half; medians over 200 stratified halvings (seed 0). Uses test labels: an "
