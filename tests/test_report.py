@@ -140,15 +140,19 @@ def test_differences_over_seeds_pair_every_gan_method_with_every_method(tmp_path
     assert f"| gan | 2 | none | 3 | {100 * accuracy_gap:+.1f} [" in text
 
 
-def test_false_positives_by_folder_hand_counts(tmp_path):
+def _false_positives_script():
+    import importlib
     import sys
-
-    from PIL import Image
 
     from tests.conftest import REPO
     sys.path.insert(0, str(REPO / "benchmarks"))
-    import false_positives
+    return importlib.import_module("false_positives")
 
+
+def test_false_positives_by_folder_hand_counts(tmp_path):
+    from PIL import Image
+
+    false_positives = _false_positives_script()
     data = tmp_path / "data"
     checker = (np.indices((16, 16)).sum(axis=0) % 2 * 255).astype(np.uint8)
     for folder in ("train", "test"):
@@ -182,12 +186,7 @@ def test_false_positives_by_folder_hand_counts(tmp_path):
 
 
 def test_recalibrated_threshold_on_separable_scores_is_perfect_on_the_other_half():
-    import sys
-
-    from tests.conftest import REPO
-    sys.path.insert(0, str(REPO / "benchmarks"))
-    from false_positives import recalibrated
-
+    recalibrated = _false_positives_script().recalibrated
     # Every NORMAL image above 0.5 (all called PNEUMONIA at 0.5), yet ranked below every
     # PNEUMONIA image (all at 0.95): Youden's threshold on any half is 0.95, and it separates
     # the other half exactly.
