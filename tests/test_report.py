@@ -99,8 +99,7 @@ def test_gan_and_gan_crop_are_each_tested_against_every_method_with_intervals(tm
     text = build_report([tmp_path / name for name in runs], tmp_path / "report")
     mcnemar = pd.read_csv(tmp_path / "report" / "mcnemar.csv", comment="#")
     pairs = sorted(zip(mcnemar.gan_method, mcnemar.method))
-    assert pairs == [("gan", "gan+crop"), ("gan", "none"), ("gan+crop", "gan"),
-                     ("gan+crop", "none")]
+    assert pairs == [("gan", "gan+crop"), ("gan", "none"), ("gan+crop", "none")]  # Each once.
     row = mcnemar[(mcnemar.gan_method == "gan+crop") & (mcnemar.method == "none")].iloc[0]
     right = {name: (p >= 0.5) == labels for name, p in probs.items()}
     assert row["b"] == np.sum(right["gan+crop-s0"] & ~right["none-s0"])

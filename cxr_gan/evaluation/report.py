@@ -142,25 +142,34 @@ def _right(run: dict):
     return (predictions["prob_pneumonia"] >= 0.5).to_numpy() == truth, truth.astype(int)
 
 
+def _gan_pairs(by_method: dict[str, list[dict]]) -> list[tuple[str, str]]:
+    """Each GAN method present paired with each other method present, every unordered pair
+    once: ``gan`` against ``gan+crop`` is one comparison, not two mirrored ones."""
+    pairs = []
+    for gan_method in GAN_METHODS:
+        if not by_method.get(gan_method):
+            continue
+        earlier = GAN_METHODS[:GAN_METHODS.index(gan_method) + 1]  # Itself, or already paired.
+        pairs += [(gan_method, method) for method in sorted(by_method) if method not in earlier]
+    return pairs
+
+
 def mcnemar_table(by_method: dict[str, list[dict]]) -> pd.DataFrame:
     """McNemar's exact test of each GAN method's runs (``gan``, ``gan+crop``) against each
     other method's runs on the same test images (the GAN run of the same seed, else the
     first)."""
     rows = []
-    for gan_method in GAN_METHODS:
-        gan_runs = by_method.get(gan_method, [])
+    for gan_method, method in _gan_pairs(by_method):
+        gan_runs, group = by_method[gan_method], by_method[method]
         gan_by_seed = {r["config"]["seed"]: r for r in gan_runs}
-        for method, group in sorted(by_method.items()):
-            if method == gan_method or not gan_runs:
-                continue
-            for other in group:
-                gan_run = gan_by_seed.get(other["config"]["seed"], gan_runs[0])
-                a, b = gan_run["predictions"], other["predictions"]
-                if list(a["path"]) != list(b["path"]):
-                    continue  # Different test images (another split): no paired test.
-                result = mcnemar_exact(_right(gan_run)[0], _right(other)[0])
-                rows.append({"gan_method": gan_method, "gan_seed": gan_run["config"]["seed"],
-                             "method": method, "seed": other["config"]["seed"], **result})
+        for other in group:
+            gan_run = gan_by_seed.get(other["config"]["seed"], gan_runs[0])
+            a, b = gan_run["predictions"], other["predictions"]
+            if list(a["path"]) != list(b["path"]):
+                continue  # Different test images (another split): no paired test.
+            result = mcnemar_exact(_right(gan_run)[0], _right(other)[0])
+            rows.append({"gan_method": gan_method, "gan_seed": gan_run["config"]["seed"],
+                         "method": method, "seed": other["config"]["seed"], **result})
     return pd.DataFrame(rows)
 
 
@@ -169,22 +178,19 @@ def differences_table(by_method: dict[str, list[dict]]) -> pd.DataFrame:
     mean accuracy and "AUC", with a 95 % interval and the share of replicates in which the GAN
     method is ahead, from a bootstrap of seeds and test images (``method_difference``)."""
     rows = []
-    for gan_method in GAN_METHODS:
-        gan_runs = by_method.get(gan_method, [])
-        for method, group in sorted(by_method.items()):
-            if method == gan_method or not gan_runs:
-                continue
-            if any(list(r["predictions"]["path"]) != list(gan_runs[0]["predictions"]["path"])
-                   for r in gan_runs + group):
-                continue  # Different test images (another split): no paired comparison.
-            labels = _right(gan_runs[0])[1]
-            result = method_difference([_right(r)[0] for r in gan_runs],
-                                       [_right(r)[0] for r in group], labels)
-            row = {"gan_method": gan_method, "gan_runs": len(gan_runs), "method": method,
-                   "runs": len(group)}
-            for key, values in result.items():
-                row.update({f"{key}_{name}": value for name, value in values.items()})
-            rows.append(row)
+    for gan_method, method in _gan_pairs(by_method):
+        gan_runs, group = by_method[gan_method], by_method[method]
+        if any(list(r["predictions"]["path"]) != list(gan_runs[0]["predictions"]["path"])
+               for r in gan_runs + group):
+            continue  # Different test images (another split): no paired comparison.
+        labels = _right(gan_runs[0])[1]
+        result = method_difference([_right(r)[0] for r in gan_runs],
+                                   [_right(r)[0] for r in group], labels)
+        row = {"gan_method": gan_method, "gan_runs": len(gan_runs), "method": method,
+               "runs": len(group)}
+        for key, values in result.items():
+            row.update({f"{key}_{name}": value for name, value in values.items()})
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
