@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -27,8 +26,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 import numpy as np  # noqa: E402
-
 from common import median_seconds  # noqa: E402
+
+from cxr_gan.machine import cpu_description  # noqa: E402
 
 TORCH_SNIPPET = r"""
 import json, sys, time, statistics, torch
@@ -88,7 +88,7 @@ def main() -> int:
         f"## FID speed, {time.strftime('%Y-%m-%d')}",
         "",
         f"Command: `python benchmarks/bench_fid.py --torch-python PYTHON_WITH_TORCH`; machine: "
-        f"{platform.machine()}, {os.cpu_count()} cores; numpy {np.__version__}, scipy "
+        f"{cpu_description()}; numpy {np.__version__}, scipy "
         f"{scipy.__version__}, keras {keras.__version__} ({keras.backend.backend()}). Medians of "
         f"{args.repeats} runs after a warm-up.",
         "",

@@ -24,7 +24,7 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from cxr_gan.backend import cpu_description  # noqa: E402
+from cxr_gan.machine import cpu_description  # noqa: E402
 from run_benchmarks import measure_peak_rss  # noqa: E402
 
 

@@ -36,7 +36,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 sys.path.insert(0, str(REPO / "benchmarks"))
-from cxr_gan.backend import cpu_description  # noqa: E402
+from cxr_gan.machine import cpu_description  # noqa: E402
 from cxr_gan import cli  # noqa: E402
 from cxr_gan.checkpoints import list_checkpoints, read_checkpoint  # noqa: E402
 from cxr_gan.rundir import LOCK_NAME, stale_temporaries  # noqa: E402

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import time
 from pathlib import Path
 
@@ -26,6 +25,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
+
+from cxr_gan.machine import cpu_description  # noqa: E402
 
 
 def main() -> int:
@@ -79,7 +80,7 @@ def main() -> int:
         "# Real-data FID floors",
         "",
         f"Command: `python benchmarks/fid_floors.py --data {args.data}`; machine: "
-        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
+        f"{cpu_description()}; "
         f"{seconds:.0f} s (1-min load average at the start {load:.1f}). Data: {args.data} (Kermany, the 224x224 copies), official folders, "
         "seed 0 for the halves and the PNEUMONIA sample. Network: inception-2015-12-05 "
         f"(sha256 {extractor.weights_sha256[:16]}...), preprocessing pil-bilinear.",

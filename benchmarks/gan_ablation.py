@@ -90,7 +90,7 @@ def finished_runs(runs: Path) -> dict:
 
 
 def write_table(out: Path, results: dict, args) -> None:
-    from cxr_gan.backend import cpu_description  # Imports Keras: only when the table is written.
+    from cxr_gan.machine import cpu_description
 
     lines = [
         "# GAN options at the demo size: the ablation",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import platform
 import random
 
@@ -10,22 +9,7 @@ import keras
 import numpy as np
 
 from cxr_gan import __version__
-
-
-def cpu_description() -> str:
-    """The CPU as /proc/cpuinfo names it, with family and model (the model name alone, e.g.
-    "AMD EPYC", does not tell Zen 2 from Zen 4), and the CPU count."""
-    fields: dict[str, str] = {}
-    try:
-        with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                key, _, value = line.partition(":")
-                fields.setdefault(key.strip(), value.strip())
-    except OSError:
-        pass
-    name = fields.get("model name") or platform.processor() or platform.machine()
-    return (f"{name} family {fields.get('cpu family', '?')} model {fields.get('model', '?')}, "
-            f"{os.cpu_count()} CPUs")
+from cxr_gan.machine import cpu_description
 
 
 def backend_versions() -> dict[str, str]:
