@@ -26,6 +26,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 import numpy as np  # noqa: E402
+
 from common import median_seconds  # noqa: E402
 
 from cxr_gan.machine import cpu_description  # noqa: E402
