@@ -103,13 +103,13 @@ def recalibrated_lines(runs: list[dict]) -> list[str]:
             continue
         table = run["predictions"]
         labels = (table["label"] == "PNEUMONIA").to_numpy()
-        old = classification_metrics(labels, table["prob_pneumonia"])
-        new = recalibrated(labels, table["prob_pneumonia"])
+        at_half = classification_metrics(labels, table["prob_pneumonia"])
+        tuned = recalibrated(labels, table["prob_pneumonia"])
         lines.append(f"| {run['config']['method']} | {run['config']['seed']} | "
-                     f"{100 * old['accuracy']:.1f} | {100 * old['fpr']:.1f} | "
-                     f"{100 * old['tpr']:.1f} | {new['threshold']:.3f} | "
-                     f"{100 * new['accuracy']:.1f} | {100 * new['fpr']:.1f} | "
-                     f"{100 * new['tpr']:.1f} |")
+                     f"{100 * at_half['accuracy']:.1f} | {100 * at_half['fpr']:.1f} | "
+                     f"{100 * at_half['tpr']:.1f} | {tuned['threshold']:.3f} | "
+                     f"{100 * tuned['accuracy']:.1f} | {100 * tuned['fpr']:.1f} | "
+                     f"{100 * tuned['tpr']:.1f} |")
     return lines if len(lines) > 2 else []
 
 

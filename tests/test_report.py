@@ -182,6 +182,9 @@ def test_false_positives_by_folder_hand_counts(tmp_path):
     assert cells[5:7] == ["2", "0.0"] and cells[8:11] == ["2", "75.0", "50.0-100.0"]
     assert cells[7] == "0.15" and cells[11] == "0.65"  # medians (0.1, 0.2) and mean of 0.5, 0.8
     assert "ROC AUC 1.000" in out.read_text()  # constant PNEUMONIA images have no detail
+    # Table 2: a constant image of gray 90 has no detail, mean 90 and no spread.
+    for folder in ("train", "test"):
+        assert f"| {folder}/ | PNEUMONIA | 2 | 0.00 | 0.00-0.00 | 90.0 | 0.0 |" in out.read_text()
 
 
 def test_recalibrated_threshold_on_separable_scores_is_perfect_on_the_other_half():
