@@ -5,8 +5,8 @@ r"""Evaluate generated images against real ones, and classifier runs against the
         --json runs/demo/fid.json
     python evaluate.py memorization --train ~/chest_xray/train/NORMAL \
         --fake runs/demo/generated --out runs/demo/memorization
+    python evaluate.py score --run runs/demo --fake runs/demo/generated --out runs/demo/scores
     python evaluate.py report --runs runs/comparison --out runs/comparison/report
-    python evaluate.py returned --returned FILES_AT --data ~/chest_xray --out results/gpu-run
 
 FID-768 (Mixed_6e features, the paper's choice: fewer than 2048 images), FID-2048 (pool3, the
 usual one; biased upwards below 2048 images) and KID, on the standard "inception-2015-12-05"
@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 from cxr_gan import cli, flags
+from cxr_gan.fid.run_scores import HOLDOUTS
 
 cli.quiet_backend_logs()
 
@@ -28,39 +29,56 @@ def _parser():
     parser = flags.parser(__doc__)
     subs = flags.subparsers(parser)
     subs.required = True
-    fid = flags.command(subs, "fid", "FID-768, FID-2048 and KID between two image folders")
-    fid.add_argument("--real", default=None,
-                     help="folder of real images (searched recursively); or give --run")
-    fid.add_argument("--run", default=None,
-                     help="a train_gan.py run directory: --real becomes the folder of the "
-                          "class it learned (DATA/train/NORMAL of its config.json)")
-    fid.add_argument("--fake", required=True, help="folder of generated images")
+    fid = flags.command(subs, "fid", "FID-768, FID-2048, KID, precision, recall, density and "
+                                     "coverage between two image sets")
+    real = fid.add_mutually_exclusive_group(required=True)
+    real.add_argument("--real", default=None, metavar="DIR",
+                      help="folder of real images, searched recursively (no default: give "
+                           "--real or --run)")
+    real.add_argument("--run", default=None, metavar="DIR",
+                      help="a train_gan.py run directory: the real images are the folder of the "
+                           "class it learned, DATA/train/NORMAL of its config.json (no default: "
+                           "give --real or --run)")
+    fid.add_argument("--fake", required=True, metavar="DIR", help="folder of generated images")
     fid.add_argument("--headline", choices=("768", "2048"), default="768",
                      help="which FID is printed first (both are always computed)")
-    fid.add_argument("--json", default=None, help="also write the results to this JSON file "
-                                                  "(never overwritten)")
+    fid.add_argument("--json", default=None, metavar="FILE",
+                     help="also write the results to this JSON file, never overwritten "
+                          "(default: print only)")
     flags.add(fid, "--fid-weights", "--preprocessing", "--cache-dir", "--debug")
     memo = flags.command(subs, "memorization",
                          "nearest training image of each generated one (copy check)")
-    memo.add_argument("--train", required=True, help="folder of the GAN's training images")
-    memo.add_argument("--fake", required=True, help="folder of generated images")
-    memo.add_argument("--holdout", default=None,
+    memo.add_argument("--train", required=True, metavar="DIR",
+                      help="folder of the GAN's training images")
+    memo.add_argument("--fake", required=True, metavar="DIR", help="folder of generated images")
+    memo.add_argument("--holdout", default=None, metavar="DIR",
                       help="real images of the class not used in training (default: a random "
                            "20%% of --train is held out for the baseline)")
-    memo.add_argument("--percentile", type=cli.percentile, default=1.0,
+    memo.add_argument("--percentile", type=cli.percentile, default=1.0, metavar="P",
                       help="flag a fake closer to train than this percentile of held-out reals")
     flags.add(memo, "--out", "--seed", "--fid-weights", "--preprocessing", "--cache-dir",
               "--debug", out="folder for memorization.csv, its summary and figures",
               seed="seeds the default hold-out draw")
-    returned = flags.command(subs, "returned",
-                             "score what an accelerator plan brought back (benchmarks/gpu_run.py)")
-    returned.add_argument("--returned", required=True, metavar="DIR",
-                          help="the folder the device call returned (runs.tar.gz + image parts)")
-    flags.add(returned, "--data", "--out", "--fid-weights", "--preprocessing", "--cache-dir",
-              "--debug", data="the data folder the pack was made from (the runs' training "
-                              "images are read from it, checked by digest)",
-              out="folder for each run's PNGs, provenance, fid.json, memorisation and "
-                  "summary.json (never overwritten)")
+    score = flags.command(subs, "score",
+                          "a GAN run's generated images against its own training files: FID, "
+                          "PRDC and the memorisation check")
+    score.add_argument("--run", required=True, metavar="DIR",
+                       help="the train_gan.py run directory (its manifest.csv lists the "
+                            "training files)")
+    score.add_argument("--fake", required=True, metavar="DIR",
+                       help="folder of its generated images (train_gan.py generate)")
+    score.add_argument("--holdout", choices=HOLDOUTS, default="test",
+                       help="the memorisation baseline's real images: test (the split's test "
+                            "images of the class) or train-share (a seeded 20%% of the training "
+                            "files)")
+    score.add_argument("--percentile", type=cli.percentile, default=1.0, metavar="P",
+                       help="flag a fake closer to train than this percentile of held-out reals")
+    flags.add(score, "--data", "--out", "--seed", "--fid-weights", "--preprocessing",
+              "--cache-dir", "--debug",
+              data="the data folder the run learned from, checked by digest (default: the "
+                   "one in its config.json)",
+              out="folder for fid.json and memorization/ (never overwritten)",
+              seed="seeds the train-share hold-out draw")
     report = flags.command(subs, "report",
                            "the paper's Tables 1-3 and Fig. 8 from classifier runs")
     report.add_argument("--runs", nargs="+", required=True, metavar="DIR",
@@ -75,12 +93,10 @@ def _refuse_existing(path: Path, what: str) -> None:
                             "never overwritten).")
 
 
-def _fid(args, parser) -> int:
+def _fid(args) -> int:
     from cxr_gan.fid.report import fid_between_folders, format_fid_result, real_folder_of_run
     from cxr_gan.io import write_json
 
-    if (args.real is None) == (args.run is None):
-        parser.error("give exactly one of --real and --run")
     if args.json:
         _refuse_existing(Path(args.json), "a result")
     real = args.real or real_folder_of_run(args.run)
@@ -108,18 +124,20 @@ def _memorization(args) -> int:
     return 0
 
 
-def _returned(args) -> int:
+def _score(args) -> int:
     from cxr_gan.fid.features import FeatureExtractor
-    from cxr_gan.fid.returned import format_summary, score_returned
+    from cxr_gan.fid.report import format_fid_result
+    from cxr_gan.fid.run_scores import score_run
     from cxr_gan.io import cache_dir
 
-    if args.data is None:
-        raise cli.OptionError("evaluate.py returned needs --data: the folder the pack was "
-                              "made from.")
-    _refuse_existing(Path(args.out) / "summary.json", "scored results")
+    _refuse_existing(Path(args.out) / "fid.json", "scores")
     extractor = FeatureExtractor(args.fid_weights, cache_dir(args.cache_dir) / "fid",
                                  args.preprocessing)
-    print(format_summary(score_returned(args.returned, args.data, args.out, extractor)))
+    result = score_run(args.run, args.fake, args.out, args.data, args.holdout, args.percentile,
+                       args.seed, extractor)
+    print(format_fid_result(result))
+    print(f"memorisation: {result['copies']} copies, {result['near_copies']} near-copies "
+          f"({result['memorization_baseline']}); {Path(args.out) / 'memorization'}")
     return 0
 
 
@@ -131,16 +149,14 @@ def _report(args) -> int:
     return 0
 
 
+COMMANDS = {"fid": _fid, "memorization": _memorization, "score": _score, "report": _report}
+
+
 def main(argv: list[str]) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
-    if args.command == "report":
-        return _report(args)
-    if args.command == "memorization":
-        return _memorization(args)
-    if args.command == "returned":
-        return _returned(args)
-    return _fid(args, parser)
+    args = _parser().parse_args(argv)
+    if args.command != "report":  # The report needs no backend.
+        cli.load_backend()
+    return COMMANDS[args.command](args)
 
 
 if __name__ == "__main__":

@@ -11,19 +11,12 @@ With several methods or seeds, each run goes to OUT/METHOD-sSEED/.
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from cxr_gan import cli, flags
 from cxr_gan.classifier.augment import METHODS
 
 cli.quiet_backend_logs()
-
-
-def _method(text: str) -> str:
-    if text != "all" and text not in METHODS:
-        raise ValueError(text)
-    return text
 
 
 def _parser():
@@ -33,18 +26,24 @@ def _parser():
               out="run directory, or the parent of OUT/METHOD-sSEED/ with several runs",
               seeds="seeds, one run each per method: weights, data order, validation "
                     "hold-out, augmentation draws, GAN noise")
-    parser.add_argument("--augment", nargs="+", default=["none"], metavar="METHOD",
+    parser.add_argument("--augment", **flags.list_flag(flags.one_of(METHODS + ("all",)),
+                                                       default=["none"]), metavar="METHOD",
                         help=f"methods (spaces or commas), or 'all': {', '.join(METHODS)}")
-    parser.add_argument("--generator", default=None,
-                        help="generator.keras whose images the gan methods use")
-    parser.add_argument("--gan-images", default=None, metavar="DIR",
-                        help="folder of generated PNGs (train_gan.py generate) instead")
-    parser.add_argument("--epochs", type=cli.positive_int, default=20,
+    images = parser.add_mutually_exclusive_group()
+    images.add_argument("--generator", default=None, metavar="FILE",
+                        help="generator.keras whose images the gan methods use (default: none; "
+                             "a gan method then needs --gan-images)")
+    images.add_argument("--gan-images", default=None, metavar="DIR",
+                        help="folder of generated PNGs (train_gan.py generate) instead (default: "
+                             "none)")
+    parser.add_argument("--epochs", type=cli.positive_int, default=20, metavar="N",
                         help="at most this many epochs (early stopping on validation loss)")
-    parser.add_argument("--image-size", type=cli.at_least(32), default=224,
+    parser.add_argument("--image-size", type=cli.at_least(32), default=224, metavar="PIXELS",
                         help="input height and width in pixels (the paper: 224)")
-    parser.add_argument("--batch-size", type=cli.positive_int, default=32,
+    parser.add_argument("--batch-size", type=cli.positive_int, default=32, metavar="N",
                         help="images per training step")
+    parser.add_argument("--learning-rate", type=cli.between(0.0, 1.0), default=1e-3,
+                        metavar="LR", help="Adam's learning rate")
     parser.add_argument("--on-the-fly", action="store_true",
                         help="apply the tf.image method to every training image while training "
                              "(flip with probability 1/2) instead of topping up NORMAL; none and "
@@ -53,20 +52,16 @@ def _parser():
 
 
 def main(argv: list[str]) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
-    try:
-        methods = cli.split_commas(args.augment, _method)
-        seeds = cli.split_commas(args.seeds, cli.non_negative_int)
-    except (ValueError, argparse.ArgumentTypeError) as error:
-        parser.error(f"argument --augment/--seeds: invalid value {error}")
+    args = _parser().parse_args(argv)
+    cli.load_backend()
     from cxr_gan.classifier.train import run_many
 
-    run_many(data=args.data, methods=methods, seeds=seeds, out=args.out,
+    run_many(data=args.data, methods=args.augment, seeds=args.seeds, out=args.out,
              verbose=flags.resolve_verbose(args.verbose), cache_dir=args.cache_dir,
              split=args.split, split_seed=args.split_seed, generator=args.generator,
              gan_images=args.gan_images, epochs=args.epochs, image_size=args.image_size,
-             batch_size=args.batch_size, on_the_fly=args.on_the_fly,
+             batch_size=args.batch_size, learning_rate=args.learning_rate,
+             on_the_fly=args.on_the_fly,
              resize_filter=args.resize_filter, strict=args.strict)
     return 0
 

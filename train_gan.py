@@ -37,20 +37,21 @@ def _parser():
                             "authors' DCGAN.py), 'efficient' (128 px, a quarter of the widths, "
                             "DiffAugment + EMA: quality on a CPU), 'demo' (small, CPU); "
                             "default: demo without --data, paper with it")
-    train.add_argument("--epochs", type=cli.positive_int, default=None,
+    train.add_argument("--epochs", type=cli.positive_int, default=None, metavar="N",
                        help="epochs to train to (default: the preset's; an epoch is "
                             "floor(n_images / batch) generator updates)")
-    train.add_argument("--batch-size", type=cli.at_least(2), default=None,
+    train.add_argument("--batch-size", type=cli.at_least(2), default=None, metavar="N",
                        help="images per generator update, >= 2 (default: the preset's, 128 for "
                             "the paper presets); the discriminator's real and fake batches "
                             "scale with it (paper-code: half each)")
-    train.add_argument("--exclude-validation", default="0", metavar="SEEDS",
+    train.add_argument("--exclude-validation", **flags.list_flag(
+                           _validation_item, default=[0]), metavar="SEED",
                        help="leave out of the GAN's training images the classifier's validation "
                             "shares of these classifier seeds (spaces or commas; 'none': keep "
                             "every training image, as the paper), so that train_classifier.py "
                             "runs of those seeds may use the generator (its leak guard refuses "
                             "a generator that saw their validation or test images)")
-    train.add_argument("--checkpoint-every", type=cli.positive_int, default=10,
+    train.add_argument("--checkpoint-every", type=cli.positive_int, default=10, metavar="N",
                        help="epochs between checkpoints and sample figures")
     train.add_argument("--resume", action="store_true",
                        help="continue the run in --out from its newest checkpoint "
@@ -66,8 +67,9 @@ def _parser():
                             "with AVX512_BF16/AMX); see BENCHMARKS.md for its speed and FID")
     _add_gan_options(train)
     generate = flags.command(subs, "generate", "write PNGs from a trained generator")
-    generate.add_argument("--generator", required=True, help="a generator.keras file")
-    generate.add_argument("--num-images", type=cli.positive_int, required=True,
+    generate.add_argument("--generator", required=True, metavar="FILE",
+                          help="a generator.keras file")
+    generate.add_argument("--num-images", type=cli.positive_int, required=True, metavar="N",
                           help="number of images")
     flags.add(generate, "--seed", "--out", "--debug",
               seed="image i comes from noise seeded with (seed, i)",
@@ -80,28 +82,32 @@ def _parser():
 
 def _add_gan_options(train) -> None:
     """Loss, regularisers, augmentation, EMA and quality tracking (README 'GAN options')."""
-    train.add_argument("--loss", choices=LOSSES, default=None,
+    train.add_argument("--loss", choices=tuple(LOSSES), default=None,
                        help="GAN loss (default: the preset's, nonsaturating); wgan-gp also sets "
                             "5 critic steps, Adam 1e-4 betas (0, 0.9), no BN in the critic")
     train.add_argument("--spectral-norm", action="store_true", default=None,
                        help="spectral normalisation of every discriminator layer with weights")
     train.add_argument("--r1", type=cli.non_negative_float, default=None, metavar="GAMMA",
-                       help="R1 penalty gamma / 2 * E||grad D(x_real)||^2 (0: none)")
-    train.add_argument("--diffaugment", nargs="+", default=None, metavar="POLICY",
+                       help="R1 penalty gamma / 2 * E||grad D(x_real)||^2 (default: the "
+                            "preset's, 0: none)")
+    train.add_argument("--diffaugment", **flags.list_flag(
+                           flags.one_of(DIFFAUGMENT_TRANSFORMS + ("none",)), default=None),
+                       metavar="TRANSFORM",
                        help="DiffAugment transforms, spaces or commas: "
                             f"{', '.join(DIFFAUGMENT_TRANSFORMS)}; 'none' switches off the "
-                            "preset's")
+                            "preset's (default: the preset's)")
     train.add_argument("--ada-target", type=cli.between(-1.0, 1.0), default=None, metavar="T",
                        help="ADA: apply the --diffaugment transforms with a probability p that "
-                            "steers E[sign(D(real))] toward T (ADA's default 0.6)")
+                            "steers E[sign(D(real))] toward T, ADA's 0.6 (default: off)")
     train.add_argument("--ema", type=cli.between(0.0, 1.0), default=None, metavar="DECAY",
                        help="exponential moving average of the generator's weights (e.g. "
-                            "0.999); it samples, is scored and is saved as generator.keras")
+                            "0.999); it samples, is scored and is saved as generator.keras "
+                            "(default: the preset's; efficient 0.999, the others off)")
     train.add_argument("--fid-every", type=cli.non_negative_int, default=0, metavar="N",
                        help="every N epochs (and at the last), FID-768 and KID of a fixed "
                             "generated set against the training images: history.csv, "
                             "figures/fid.png, generator_best.keras (0: never)")
-    train.add_argument("--fid-images", type=cli.at_least(2), default=1000,
+    train.add_argument("--fid-images", type=cli.at_least(2), default=1000, metavar="N",
                        help="generated images each --fid-every evaluation uses")
     train.add_argument("--tensorboard", action="store_true",
                        help="write epoch metrics, FID, ADA's p and sample grids to "
@@ -111,7 +117,10 @@ def _add_gan_options(train) -> None:
 def _gan_options(args) -> dict:
     policy = None
     if args.diffaugment is not None:
-        policy = tuple(cli.split_commas(args.diffaugment))
+        policy = tuple(args.diffaugment)
+        if "none" in policy and len(policy) > 1:
+            raise cli.OptionError("--diffaugment none switches DiffAugment off; it cannot be "
+                                  f"given with transforms ({', '.join(policy)}).")
         policy = () if policy == ("none",) else policy
     return {"loss": args.loss, "spectral_norm": args.spectral_norm, "r1_gamma": args.r1,
             "diffaugment": policy, "ada_target": args.ada_target, "ema_decay": args.ema}
@@ -121,30 +130,42 @@ def _gan_options(args) -> dict:
 # how it reports. Everything else comes from the run's config.json.
 RESUME_FLAGS = {"out", "resume", "epochs", "checkpoint_every", "fid_every", "fid_images",
                 "tensorboard", "verbose", "debug", "cache_dir", "strict", "command"}
+# The run fields the other options set: with --resume such an option is accepted when its value
+# equals the stored run's (the command that started the run, plus --resume), refused otherwise.
+RESUME_COMPARED = {
+    "data": lambda c: c.data, "preset": lambda c: c.preset.name, "split": lambda c: c.split,
+    "split_seed": lambda c: c.split_seed, "seed": lambda c: c.seed,
+    "resize_filter": lambda c: c.resize_filter, "batch_size": lambda c: c.preset.g_batch,
+    "exclude_validation": lambda c: tuple(c.validation_seeds),
+    "no_determinism": lambda c: not c.deterministic, "data_parallel": lambda c: c.data_parallel,
+    "mixed_precision": lambda c: c.mixed_precision, "loss": lambda c: c.preset.options.loss,
+    "spectral_norm": lambda c: c.preset.options.spectral_norm,
+    "r1": lambda c: c.preset.options.r1_gamma,
+    "diffaugment": lambda c: tuple(c.preset.options.diffaugment),
+    "ada_target": lambda c: c.preset.options.ada_target,
+    "ema": lambda c: c.preset.options.ema_decay,
+}
 
 
-def _validation_seeds(text: str) -> tuple[int, ...]:
-    if text.strip().lower() == "none":
+def _validation_item(text: str):
+    """One ``--exclude-validation`` value: a classifier seed, or ``none``."""
+    return "none" if text.lower() == "none" else cli.non_negative_int(text)
+
+
+def _validation_seeds(values: list) -> tuple[int, ...]:
+    if "none" in values:
+        if len(values) > 1:
+            raise cli.OptionError("--exclude-validation takes classifier seeds such as 0 or "
+                                  f"0,1,2, or 'none' alone. Received: {values}")
         return ()
-    try:
-        return tuple(cli.split_commas([text], cli.non_negative_int))
-    except (ValueError, argparse.ArgumentTypeError):
-        raise cli.OptionError(f"--exclude-validation takes classifier seeds such as 0 or 0,1,2, "
-                              f"or 'none'. Received: {text!r}") from None
+    return tuple(values)
 
 
 def _train(args, given: set[str]) -> int:
-    from cxr_gan.gan.train import make_run_config, resume_config, summarize, train_gan
+    from cxr_gan.gan.train import resume_config, summarize, train_gan
 
     if args.resume:
-        refused = sorted(given - RESUME_FLAGS)
-        if refused:
-            names = ", ".join("--" + name.replace("_", "-") for name in refused)
-            raise cli.OptionError(
-                f"--resume continues the run with the options in {args.out}/config.json; "
-                f"{names} cannot change it (--epochs may extend it; --checkpoint-every, "
-                "--fid-every, --fid-images and --tensorboard may change how often it saves, "
-                "scores and logs). Leave them out, or start a new run with a new --out.")
+        _check_resume_options(args, given, resume_config(args.out, None))
         cadence = {name: getattr(args, name) for name in
                    ("checkpoint_every", "fid_every", "fid_images", "tensorboard") if name in given}
         config = dataclasses.replace(resume_config(args.out, args.epochs), **cadence)
@@ -152,7 +173,17 @@ def _train(args, given: set[str]) -> int:
                            verbose=flags.resolve_verbose(args.verbose), cache=args.cache_dir)
         print(summarize(result))
         return _status(result)
-    config = make_run_config(
+    config = _fresh_config(args)
+    result = train_gan(config, args.out, strict=args.strict,
+                       verbose=flags.resolve_verbose(args.verbose), cache=args.cache_dir)
+    print(summarize(result))
+    return _status(result)
+
+
+def _fresh_config(args):
+    from cxr_gan.gan.train import make_run_config
+
+    return make_run_config(
         data=args.data, preset=args.preset, epochs=args.epochs, batch_size=args.batch_size,
         split=args.split, split_seed=args.split_seed, seed=args.seed,
         resize_filter=args.resize_filter, checkpoint_every=args.checkpoint_every,
@@ -161,10 +192,27 @@ def _train(args, given: set[str]) -> int:
         options=_gan_options(args), fid_every=args.fid_every, fid_images=args.fid_images,
         tensorboard=args.tensorboard, validation_seeds=_validation_seeds(args.exclude_validation),
     )
-    result = train_gan(config, args.out, strict=args.strict,
-                       verbose=flags.resolve_verbose(args.verbose), cache=args.cache_dir)
-    print(summarize(result))
-    return _status(result)
+
+
+def _check_resume_options(args, given: set[str], stored) -> None:
+    """Refuses, naming the flag and both values, an option that would change the stored run;
+    accepts one equal to the stored value."""
+    compared = sorted(given - RESUME_FLAGS)
+    unknown = [name for name in compared if name not in RESUME_COMPARED]
+    if unknown:
+        raise cli.OptionError(f"--{unknown[0].replace('_', '-')} cannot be given with --resume.")
+    if not compared:
+        return
+    asked = _fresh_config(args)
+    for name in compared:
+        wanted, held = RESUME_COMPARED[name](asked), RESUME_COMPARED[name](stored)
+        if wanted != held:
+            raise cli.OptionError(
+                f"--resume continues the run with the options in {args.out}/config.json: "
+                f"--{name.replace('_', '-')} is {held!r} there, {wanted!r} here. Leave it out "
+                "or give the stored value (--epochs may extend a run; --checkpoint-every, "
+                "--fid-every, --fid-images and --tensorboard may change), or start a new run "
+                "with a new --out.")
 
 
 def _status(result) -> int:
@@ -183,6 +231,7 @@ def _generate(args) -> int:
 
 def main(argv: list[str]) -> int:
     args = flags.parse_with_default_command(_parser(), argv, default="train")
+    cli.load_backend()
     if args.command == "generate":
         return _generate(args)
     return _train(args, flags.given_options(_parser(), argv, default="train"))

@@ -21,11 +21,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "benchmarks"))
+from cxr_gan.machine import cpu_description
+from run_benchmarks import measure_peak_rss  # A sibling script: run this file as a script.
 
-from cxr_gan.machine import cpu_description  # noqa: E402
-from run_benchmarks import measure_peak_rss  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 
 def write_images(folder: Path, count: int, side: int) -> None:

@@ -102,7 +102,7 @@ def time_fused_step(preset, warmup: int, steps: int, jit: bool,
 
     if keras.backend.backend() != "tensorflow":
         raise SystemExit("bench_gan.py times TensorFlow's compiled step; on an accelerator "
-                         "under JAX, benchmarks/gpu_reproduce.sh records the step times.")
+                         "under JAX, tools/accelerator/gpu_reproduce.sh records the step times.")
     gan = build_gan(preset, mixed_precision=mixed_precision)
     batches = GANBatches(random_images(preset, max(4 * preset.real_batch, 256)), preset, seed=0)
     return time_bare_step(gan, batches, 0, warmup, steps, jit)
@@ -191,14 +191,14 @@ def time_fit(preset, warmup_epochs: int, epochs: int, steps_per_epoch: int,
 
     from cxr_gan.gan.config import GANRunConfig
     from cxr_gan.gan.batches import steps_per_epoch as real_steps_per_epoch
-    from cxr_gan.gan.train import _Trainer
+    from cxr_gan.gan.train import Trainer
 
     n_images = steps_per_epoch * preset.g_batch
     config = GANRunConfig(preset=preset, data="benchmark: random uint8 images", synthetic=True,
                           epochs=warmup_epochs + epochs, steps_per_epoch=steps_per_epoch,
                           checkpoint_every=10_000, deterministic=False)
     with tempfile.TemporaryDirectory() as tmp:
-        trainer = _Trainer(config, Path(tmp), SimpleNamespace(images=random_images(preset,
+        trainer = Trainer(config, Path(tmp), SimpleNamespace(images=random_images(preset,
                                                                                    n_images)),
                            verbose=2)
         trainer.run()

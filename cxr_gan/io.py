@@ -48,6 +48,12 @@ def atomic_write_bytes(path: Path | str, data: bytes) -> None:
         # mkstemp creates 0600 files; give the file the mode open() would have given it.
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
+    except OSError as error:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        if error.filename is None:  # os.write names no file: say which one it was.
+            raise OSError(error.errno, error.strerror, str(path)) from error
+        raise
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -115,6 +121,23 @@ def write_csv(path: Path | str, header: Sequence[str], rows: Iterable[Sequence[A
               comment: str = "") -> None:
     """Writes a CSV file atomically (see ``csv_text``)."""
     atomic_write_text(path, csv_text(header, rows, comment))
+
+
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence[Any]],
+                   align: str | None = None) -> str:
+    """A Markdown table: ``header``, then one line a row (cells as ``str``). ``align`` holds one
+    letter a column, ``l`` or ``r`` (default: every column left)."""
+    align = align or "l" * len(header)
+    if len(align) != len(header):
+        raise ValueError(f"`align` needs one letter a column ({len(header)}). Received: {align!r}")
+    rule = ["---:" if a == "r" else "---" for a in align]
+    lines = ["| " + " | ".join(map(str, header)) + " |", "|" + "|".join(rule) + "|"]
+    for row in rows:
+        cells = list(row)
+        if len(cells) != len(header):
+            raise ValueError(f"A row has {len(cells)} cells; the header has {len(header)}.")
+        lines.append("| " + " | ".join(map(str, cells)) + " |")
+    return "\n".join(lines)
 
 
 def default_cache_dir() -> Path:

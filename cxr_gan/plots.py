@@ -87,15 +87,18 @@ def plot_gan_history(history: Sequence[Mapping[str, float]], provenance: str,
 
 def plot_fid_history(history: Sequence[Mapping[str, float]], provenance: str,
                      path: Path | str) -> None:
-    """FID-768 and KID of the fixed generated set at the epochs where they were computed."""
-    rows = [row for row in history if row.get("fid_768") is not None]
+    """Each tracked metric (``cxr_gan.fid.metrics.tracked``: one panel each) of the fixed
+    generated set at the epochs where it was computed."""
+    from cxr_gan.fid.metrics import tracked
+
+    panels = [(metric.label, column) for metric in tracked() for _, column in metric.history]
+    rows = [row for row in history if row.get(panels[0][1]) is not None]
     epochs = [row["epoch"] for row in rows]
-    figure, (fid_axis, kid_axis) = plt.subplots(1, 2, figsize=(11, 4.2))
-    fid_axis.plot(epochs, [row["fid_768"] for row in rows], marker="o")
-    fid_axis.set_ylabel("FID-768 against the training images")
-    kid_axis.plot(epochs, [row["kid"] for row in rows], marker="o", color="tab:orange")
-    kid_axis.set_ylabel("KID (2048-d)")
-    for axis in (fid_axis, kid_axis):
+    figure, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.2), squeeze=False)
+    for axis, (label, column), color in zip(axes[0], panels, ("tab:blue", "tab:orange",
+                                                              "tab:green", "tab:red")):
+        axis.plot(epochs, [row[column] for row in rows], marker="o", color=color)
+        axis.set_ylabel(f"{label} against the training images")
         axis.set_xlabel("epoch")
         axis.grid(alpha=0.3)
     figure.suptitle("Quality while training (lower is better)")

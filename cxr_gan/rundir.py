@@ -57,8 +57,9 @@ def _describe(holder: dict) -> str:
 
 
 @contextlib.contextmanager
-def run_lock(run_dir: Path | str) -> Iterator[Path]:
-    """Holds the run directory's lock for the ``with`` block.
+def run_lock(run_dir: Path | str, on_stop: str = "") -> Iterator[Path]:
+    """Holds the run directory's lock for the ``with`` block. ``on_stop`` says what stopping
+    the holder keeps (a GAN run: "saves a checkpoint"); the message says it when given.
 
     The folder is created when missing; if it was created here and the block leaves nothing
     in it but the lock file, the folder is removed again (a refused run leaves no folder).
@@ -76,9 +77,11 @@ def run_lock(run_dir: Path | str) -> Iterator[Path]:
     except BlockingIOError:
         holder = _holder(fd)
         os.close(fd)
+        stop = f"stop it (Ctrl-C or kill PID {on_stop})" if on_stop else \
+            "stop it (Ctrl-C or kill PID; an unfinished run is not kept)"
         raise RunLockedError(
-            f"{run_dir} is being written by {_describe(holder)}. Wait for it to finish or stop "
-            "it (Ctrl-C or kill PID saves a checkpoint), or choose another --out.") from None
+            f"{run_dir} is being written by {_describe(holder)}. Wait for it to finish or "
+            f"{stop}, or choose another --out.") from None
     stale = _holder(fd)
     if stale:
         print(f"Taking over the lock of {run_dir} left by {_describe(stale)}, which is no "

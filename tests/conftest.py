@@ -27,6 +27,25 @@ TINY_PAPER_CODE = dataclasses.replace(
 )
 
 
+@pytest.fixture(autouse=True)
+def _quick_tests_neither_train_nor_spawn(request, monkeypatch):
+    """A test that trains a model or starts a process must carry ``@pytest.mark.slow``, so
+    that ``pytest -m "not slow"`` stays quick: unmarked, such a test fails here and says so."""
+    if request.node.get_closest_marker("slow"):
+        return
+    import subprocess
+
+    import keras
+
+    def refuse(what):
+        def guard(*args, **kwargs):
+            raise AssertionError(f"{request.node.nodeid} {what}: mark it @pytest.mark.slow")
+        return guard
+
+    monkeypatch.setattr(keras.Model, "fit", refuse("trains a model (Model.fit)"))
+    monkeypatch.setattr(subprocess.Popen, "__init__", refuse("starts a process"))
+
+
 @pytest.fixture(scope="session")
 def real_data() -> Path:
     if not (REAL_DATA / "train" / "NORMAL").is_dir():

@@ -43,8 +43,7 @@ def _no_tensorflow_site(folder):
 
 
 def test_epochs_for_a_number_of_updates():
-    sys.path.insert(0, str(REPO / "benchmarks"))
-    from gpu_run import epochs_for
+    from tools.accelerator.gpu_run import epochs_for
 
     # paper-code: 128 images an update; 929 images -> 7 updates an epoch; 5000 -> 715 epochs.
     assert epochs_for({"preset": "paper-code", "updates": 5000}, 929) == 715
@@ -60,11 +59,13 @@ def test_prepare_run_and_score_end_to_end(tiny_phantoms, tmp_path):
     plan_path.write_text(json.dumps(TINY_PLAN))
     payload = tmp_path / "payload"
     prepared = subprocess.run(
-        [sys.executable, "benchmarks/gpu_prepare.py", "--data", str(tiny_phantoms), "--plan",
+        [sys.executable, "tools/accelerator/gpu_prepare.py", "--data", str(tiny_phantoms), "--plan",
          str(plan_path), "--out", str(payload), "--no-wheels"],
         cwd=REPO, capture_output=True, text=True)
     assert prepared.returncode == 0, prepared.stderr
-    expected, _ = kermany.pack_training_files(tiny_phantoms, "pooled", 0, "NORMAL", [0])
+    from tools.accelerator.gpu_prepare import pack_training_files
+
+    expected, _ = pack_training_files(tiny_phantoms, "pooled", 0, "NORMAL", [0])
     pack = json.loads((payload / ".devdata" / "chest_xray" / "SPLIT_PACK.json").read_text())
     assert pack["files"] == [r.path for r in expected] and len(expected) > 16
     summary = json.loads((payload / ".devdata" / "prepared.json").read_text())
@@ -78,7 +79,7 @@ def test_prepare_run_and_score_end_to_end(tiny_phantoms, tmp_path):
            "TIME_CAP_S": "240", "WHEELS": str(tmp_path / "no-wheels"),
            "PYTHONPATH": str(_no_tensorflow_site(tmp_path / "site")),
            "PATH": f"{os.path.dirname(sys.executable)}:/usr/bin:/bin"}
-    ran = subprocess.run(["bash", "benchmarks/gpu_reproduce.sh"], cwd=REPO, env=env,
+    ran = subprocess.run(["bash", "tools/accelerator/gpu_reproduce.sh"], cwd=REPO, env=env,
                          capture_output=True, text=True, timeout=900)
     assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
     assert "no nvidia-smi: a CPU dry run" in ran.stdout
@@ -109,7 +110,7 @@ def test_prepare_run_and_score_end_to_end(tiny_phantoms, tmp_path):
     # -- back here: PNGs with provenance, scores, and the leak guard accepts them ---------
     from cxr_gan.classifier.leak import check_generator_leak
     from cxr_gan.classifier.train import ClassifierRunConfig
-    from cxr_gan.fid.returned import format_summary, score_returned
+    from tools.accelerator.returned import format_summary, score_returned
     from cxr_gan.fid.weights import find_weights
 
     try:
@@ -133,3 +134,98 @@ def test_prepare_run_and_score_end_to_end(tiny_phantoms, tmp_path):
         kermany.scan(tiny_phantoms), "pooled", seed=0))
     assert record["split"] == "pooled" and record["overlap_with_test"] == 0
     assert record["overlap_with_validation"] == 0 and record["compared_by"] == "content"
+
+
+# -- what comes back is untrusted input (issue: reliability, third pass) ----------------------
+def _returned_set(folder, results, members=None, parts=None):
+    """A returned folder: runs.tar.gz holding plan_result.json (and ``members``), plus parts."""
+    import io
+
+    folder.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(folder / "runs.tar.gz", "w:gz") as tar:
+        for name, data in {"plan_result.json": json.dumps(results).encode(),
+                           **(members or {})}.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    for name, array in (parts or {}).items():
+        np.save(folder / name, array, allow_pickle=True)
+    return folder
+
+
+@pytest.mark.parametrize("results, message", [
+    ([{"name": "../other/demo1", "image_parts": []}], "run name '../other/demo1' is not a plain"),
+    ([{"name": "demo", "image_parts": [{"file": "/etc/passwd", "count": 1}]}],
+     "part file '/etc/passwd' is not a plain name"),
+    ({"name": "demo"}, "is not a list of runs"),
+    ([{"name": "demo", "image_parts": [{"file": "p.npy"}]}], "part p.npy has no image count"),
+])
+def test_names_from_the_returned_files_are_checked_before_anything_is_written(tmp_path, results,
+                                                                            message):
+    from cxr_gan.cli import BadFileError
+    from tools.accelerator.returned import unpack
+
+    returned = _returned_set(tmp_path / "back", results)
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "keep.txt").write_text("mine")
+    with pytest.raises(BadFileError, match=message):
+        unpack(returned, tmp_path / "out")
+    assert (tmp_path / "other" / "keep.txt").read_text() == "mine"
+    assert list((tmp_path / "out").iterdir()) == []  # The temporary folder is gone too.
+
+
+def test_an_archive_over_the_limits_is_refused_unextracted(tmp_path, monkeypatch):
+    from cxr_gan.cli import BadFileError
+    from tools.accelerator import returned
+
+    monkeypatch.setattr(returned, "MAX_MEMBERS", 3)
+    members = {f"run/file{i}.txt": b"x" for i in range(5)}
+    back = _returned_set(tmp_path / "back", [{"name": "run", "image_parts": []}], members)
+    with pytest.raises(BadFileError, match="at most 3 members"):
+        returned.unpack(back, tmp_path / "out")
+    monkeypatch.setattr(returned, "MAX_MEMBERS", 1000)
+    monkeypatch.setattr(returned, "MAX_MEMBER_BYTES", 1000)
+    bomb = {"run/big.bin": b"\0" * 200_000}  # Compresses to a few hundred bytes.
+    back = _returned_set(tmp_path / "bomb", [{"name": "run", "image_parts": []}], bomb)
+    assert (back / "runs.tar.gz").stat().st_size < 2000
+    with pytest.raises(BadFileError, match="refused unextracted"):
+        returned.unpack(back, tmp_path / "out2")
+    assert not (tmp_path / "out2" / "run").exists()
+
+
+@pytest.mark.parametrize("array, count, message", [
+    (np.zeros((6, 4096), np.uint8), 6, r"holds uint8 \(6, 4096\)"),
+    (np.zeros((2, 8, 8), np.float64), 2, "holds float64"),
+    (np.zeros((2, 8, 8), np.int64), 2, "holds int64"),
+    (np.zeros((2, 8, 8), bool), 2, "holds bool"),
+    (np.zeros((2, 8, 8, 3), np.uint8), 2, r"\(2, 8, 8, 3\)"),
+    (np.array([{"a": 1}], dtype=object), 1, "not a plain .npy array"),
+    (np.zeros((6, 8, 8), np.uint8), 600, "holds 6 images; plan_result.json says 600"),
+])
+def test_every_returned_part_is_checked(tmp_path, array, count, message):
+    from cxr_gan.cli import BadFileError
+    from tools.accelerator.returned import load_part
+
+    back = _returned_set(tmp_path, [], parts={"part.npy": array})
+    with pytest.raises(BadFileError, match=message):
+        load_part(back, {"file": "part.npy", "count": count})
+
+
+def test_a_missing_part_names_the_file(tmp_path):
+    from cxr_gan.cli import MissingInputError
+    from tools.accelerator.returned import load_part
+
+    with pytest.raises(MissingInputError, match="part.npy not found: plan_result.json lists it"):
+        load_part(tmp_path, {"file": "part.npy", "count": 1})
+
+
+def test_a_bad_plan_is_one_message(tmp_path):
+    from cxr_gan.cli import OptionError
+    from tools.accelerator.gpu_prepare import read_plan
+
+    (tmp_path / "plan.json").write_text("{not json")
+    with pytest.raises(OptionError, match="cannot be read as JSON"):
+        read_plan(tmp_path / "plan.json")
+    (tmp_path / "plan.json").write_text('{"runs": []}')
+    with pytest.raises(OptionError, match="needs a 'data' object"):
+        read_plan(tmp_path / "plan.json")

@@ -49,8 +49,9 @@ def test_a_run_writes_consistent_files(tiny_phantoms, tmp_path, method):
     recomputed = classification_metrics(labels, probs)
     on_disk = json.loads((run / "metrics.json").read_text())
     assert set(METRIC_KEYS) <= set(on_disk)
-    for key in ("tn", "fp", "fn", "tp"):
-        assert on_disk[key] == recomputed[key] == metrics[key]
+    for key in METRIC_KEYS:  # The written probabilities reproduce every metric exactly.
+        assert on_disk[key] == recomputed[key] == metrics[key] or \
+            np.isnan(on_disk[key]) and np.isnan(recomputed[key]), key
     assert on_disk["tn"] + on_disk["fp"] + on_disk["fn"] + on_disk["tp"] == 10
     expected_extra = 0 if method == "none" else saved["train_counts"]["PNEUMONIA"] - \
         saved["train_counts"]["NORMAL"]
@@ -118,3 +119,18 @@ def test_classifier_trains_under_jax_with_tensorflow_absent(tiny_phantoms, tmp_p
     """)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip().endswith("ok")
+
+
+def test_a_finished_run_of_another_protocol_is_refused_not_kept(tmp_path):
+    from cxr_gan.classifier.train import ClassifierRunConfig, check_same_run
+    from cxr_gan.cli import UserError
+    from cxr_gan.io import to_jsonable, write_json
+
+    made = ClassifierRunConfig(data="d", synthetic=True, method="flip", image_size=96, epochs=6)
+    write_json(tmp_path / "config.json", to_jsonable(made))
+    check_same_run(tmp_path, made)  # The same options: kept.
+    for change in ({"image_size": 64}, {"epochs": 3}, {"data": "other"}):
+        import dataclasses
+
+        with pytest.raises(UserError, match=f"{next(iter(change))} = "):
+            check_same_run(tmp_path, dataclasses.replace(made, **change))

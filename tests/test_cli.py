@@ -5,11 +5,13 @@ import argparse
 
 import pytest
 
+import demo
 import evaluate
 import train_classifier
 import train_gan
 from cxr_gan import cli, flags
 from tests.conftest import run_python
+from tools.accelerator import returned
 
 
 def _actions(parser: argparse.ArgumentParser):
@@ -25,7 +27,72 @@ def _actions(parser: argparse.ArgumentParser):
 
 
 PARSERS = {"train_gan": train_gan._parser(), "train_classifier": train_classifier._parser(),
-           "evaluate": evaluate._parser()}
+           "evaluate": evaluate._parser(), "demo": demo._parser()}
+
+
+def _help_of(parser: argparse.ArgumentParser, command: str, action) -> str:
+    """The help text argparse prints for ``action`` (its formatter's, default included)."""
+    if command:
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        parser = sub.choices[command]
+    return parser._get_formatter()._get_help_string(action)
+
+
+def test_every_option_shows_its_default_or_says_why_not():
+    for script, parser in PARSERS.items():
+        for (command, flag), action in _actions(parser).items():
+            text = _help_of(parser, command, action)
+            if flags.shows_no_default(action):
+                continue  # A switch, a required option, or --help.
+            assert "default" in text, (script, command, flag, text)
+            if action.default not in (None,) and "(default: " in text:
+                shown = text.rsplit("(default: ", 1)[1].rstrip(")")
+                value = action.default
+                expected = ",".join(map(str, value)) if isinstance(value, list) else str(value)
+                assert shown == expected, (script, command, flag, shown)
+
+
+def test_every_option_that_takes_a_value_names_it():
+    for script, parser in PARSERS.items():
+        for (command, flag), action in _actions(parser).items():
+            if action.nargs == 0 or action.choices:
+                continue  # Switches, and choices (argparse lists them).
+            assert action.metavar and action.metavar.isupper(), (script, command, flag)
+
+
+def test_every_list_flag_is_one_list_action():
+    for script, parser in PARSERS.items():
+        for (command, flag), action in _actions(parser).items():
+            if action.nargs in ("+", "*") and flag != "--runs":  # --runs: paths, commas kept.
+                assert isinstance(action, flags.ListAction), (script, command, flag)
+
+
+def test_zero_defaults_are_shown():
+    # 0 == False in Python: the formatter once hid --seed 0, --split-seed 0, --fid-every 0.
+    text = train_gan._parser()._subparsers._group_actions[0].choices["train"].format_help()
+    text = text.split("options:", 1)[1]
+    for flag in ("--seed", "--split-seed", "--fid-every"):
+        block = text.split(flag, 1)[1].split("\n  --", 1)[0]
+        assert "(default: 0)" in " ".join(block.split()), flag
+
+
+def test_fid_takes_exactly_one_real_set(capsys):
+    parser = evaluate._parser()
+    for argv in (["fid", "--fake", "f"], ["fid", "--real", "r", "--run", "u", "--fake", "f"]):
+        with pytest.raises(SystemExit) as stopped:
+            parser.parse_args(argv)
+        assert stopped.value.code == 2
+    assert "one of the arguments --real --run is required" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        train_classifier._parser().parse_args(["--out", "o", "--generator", "g", "--gan-images",
+                                               "d"])
+    assert "not allowed with argument" in capsys.readouterr().err
+
+
+def test_the_returned_scorer_requires_its_data_folder(capsys):
+    with pytest.raises(SystemExit):
+        returned.main(["--returned", "r", "--out", "o"])
+    assert "the following arguments are required: --data" in capsys.readouterr().err
 
 
 def test_every_flag_has_help():
@@ -51,8 +118,34 @@ def test_a_shared_flag_has_one_default_and_type_everywhere():
 def test_lists_take_spaces_and_commas():
     args = train_classifier._parser().parse_args(
         ["--out", "x", "--augment", "none,flip", "gan", "--seeds", "0,1", "2"])
-    assert cli.split_commas(args.augment) == ["none", "flip", "gan"]
-    assert cli.split_commas(args.seeds, int) == [0, 1, 2]
+    assert args.augment == ["none", "flip", "gan"]
+    assert args.seeds == [0, 1, 2]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--augment", "none,none"], "argument --augment: 'none' is given twice"),
+    (["--seeds", "0", "0"], "argument --seeds: '0' is given twice"),
+    (["--seeds", "0,,1"], "argument --seeds: an empty value in '0,,1'"),
+    (["--augment", "warp"], "argument --augment: invalid value 'warp'"),
+])
+def test_every_list_flag_refuses_duplicates_empties_and_bad_items(argv, message, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        train_classifier._parser().parse_args(["--out", "x", *argv])
+    assert stopped.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_exclude_validation_refuses_an_empty_value_and_none_among_seeds(capsys):
+    parser = train_gan._parser()
+    with pytest.raises(SystemExit):
+        flags.parse_with_default_command(parser, ["--out", "r", "--exclude-validation", ""],
+                                         "train")
+    assert "an empty value" in capsys.readouterr().err
+    args = flags.parse_with_default_command(
+        parser, ["--out", "r", "--exclude-validation", "none,0"], "train")
+    with pytest.raises(cli.OptionError, match="'none' alone"):
+        train_gan._validation_seeds(args.exclude_validation)
+    assert train_gan._validation_seeds(["none"]) == ()
+    assert train_gan._validation_seeds([0, 2]) == (0, 2)
 
 
 def test_train_gan_defaults_to_train_and_names_generate():
@@ -72,6 +165,7 @@ def test_train_gan_defaults_to_train_and_names_generate():
     ("evaluate.py", ["memorization", "--train", "a", "--fake", "b", "--out", "c",
                      "--percentile", "150"], "must be a number in (0, 100)"),
 ])
+@pytest.mark.slow
 def test_bad_values_fail_before_any_backend_loads(script, argv, message):
     # Keras, TensorFlow and JAX made unimportable: the check must not need them.
     body = f"""
@@ -209,3 +303,12 @@ def test_an_out_that_cannot_be_made_is_one_message(tiny_phantoms, capsys):
     assert code == cli.EXIT_USER_ERROR
     line = _one_line_error(capsys)
     assert "/proc/cxr_gan_no_such_run: No such file or directory. Check the path" in line
+
+
+def test_an_experiment_driver_checks_its_data_before_making_anything(tmp_path, capsys):
+    from experiments import table1
+
+    code = cli.run_script(table1.main, ["--data", str(tmp_path / "absent"), "--runs",
+                                        str(tmp_path / "runs"), "--list"])
+    assert code == cli.EXIT_USER_ERROR and not (tmp_path / "runs").exists()
+    assert "Data folder not found" in capsys.readouterr().err

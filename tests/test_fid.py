@@ -334,3 +334,27 @@ def test_fid_of_16_bit_images_against_their_8_bit_versions_is_zero(tmp_path):
     # were clipped to white); what is left is sqrtm's round-off on a rank-19 covariance.
     assert result["fid_768"] == pytest.approx(0.0, abs=1e-4)
     assert result["fid_2048"] == pytest.approx(0.0, abs=1e-3)
+
+
+def test_a_registered_metric_reaches_every_report(monkeypatch):
+    from cxr_gan.fid import metrics
+    from cxr_gan.fid.report import format_fid_result
+
+    monkeypatch.setitem(metrics.METRICS, "mean_gap", None)  # Removed again after the test.
+    metrics.register_metric("mean_gap", label="mean gap", columns=("mean_gap",), digits=2)(
+        lambda real, fake: {"mean_gap": float(abs(real["f2048"].mean() - fake["f2048"].mean()))})
+    rng = np.random.default_rng(0)
+    real = {"f768": rng.normal(size=(40, 768)), "f2048": rng.normal(size=(40, 2048))}
+    fake = {"f768": real["f768"] + 0.0, "f2048": real["f2048"] + 3.0}
+    result = metrics.compute_all(real, fake)
+    assert result["mean_gap"] == pytest.approx(3.0)
+    assert result["fid_768"] == pytest.approx(0.0, abs=1e-6)  # Identical 768-d sets.
+    assert result["fid_2048"] == pytest.approx(2048 * 9.0, rel=1e-6)  # ||mu1 - mu2||^2 only.
+    assert set(result) >= {"kid_mean", "kid_std", "precision", "recall", "density", "coverage"}
+    text = format_fid_result({**result, "real": "r", "fake": "f", "n_real": 40, "n_fake": 40,
+                              "network": "n", "weights_sha256": "0" * 64, "preprocessing": "p",
+                              "skipped": []})
+    assert "mean gap: 3.00" in text and text.startswith("FID-768: 0.0000")
+    few = {key: value[:5] for key, value in real.items()}
+    assert metrics.compute_all(few, few)["precision"] is None  # prdc needs more than 5 a side.
+    assert metrics.history_columns() == ("fid_768", "kid")  # What history.csv has always held.

@@ -54,15 +54,18 @@ R1_EXPECTED = 0.5 * 0.7 * float(W @ W)
 GP_EXPECTED = 10.0 * (float(np.sqrt(W @ W)) - 1.0) ** 2
 
 
+@pytest.mark.slow
 def test_r1_and_wgan_gp_through_a_tensorflow_step():
     assert penalty_after_one_step(W, r1_gamma=0.7) == pytest.approx(R1_EXPECTED, rel=1e-4)
     assert penalty_after_one_step(W, loss="wgan-gp") == pytest.approx(GP_EXPECTED, rel=1e-4)
 
 
+@pytest.mark.slow
 def test_ema_generator_is_the_warmed_up_average_under_tensorflow():
     assert ema_weights_follow_the_closed_form() < 1e-6
 
 
+@pytest.mark.slow
 def test_r1_wgan_gp_and_ema_through_a_jax_step():
     done = run_under_jax_without_tensorflow(f"""
         import numpy as np

@@ -88,6 +88,7 @@ def test_critic_batches_keep_the_plain_dcgan_batch_as_their_first_slice():
     {"loss": "hinge", "spectral_norm": True},
     {"loss": "wgan-gp"},
 ], ids=["hinge-sn", "wgan-gp"])
+@pytest.mark.slow
 def test_each_loss_trains_under_tensorflow(tiny_phantoms, tmp_path, options):
     result = train_gan(_config(tiny_phantoms, 1, **options), tmp_path / "run", verbose=0)
     row = result.history[-1]
@@ -97,6 +98,7 @@ def test_each_loss_trains_under_tensorflow(tiny_phantoms, tmp_path, options):
     assert config["preset"]["options"]["loss"] == options["loss"]
 
 
+@pytest.mark.slow
 def test_augmented_ada_ema_r1_run_resumes_bitwise_and_saves_both_generators(tiny_phantoms,
                                                                          tmp_path):
     options = {"diffaugment": ALL, "ada_target": 0.6, "ema_decay": 0.99, "r1_gamma": 0.1}
@@ -120,6 +122,7 @@ def test_augmented_ada_ema_r1_run_resumes_bitwise_and_saves_both_generators(tiny
     assert any(not np.array_equal(x, y) for x, y in zip(ema.get_weights(), raw.get_weights()))
 
 
+@pytest.mark.slow
 def test_fid_tracking_writes_columns_figure_and_the_best_generator(tiny_phantoms, tmp_path):
     config = dataclasses.replace(_config(tiny_phantoms, 2, ema_decay=0.9), fid_every=1,
                                  fid_images=8, tensorboard=True)
@@ -146,6 +149,7 @@ def test_data_parallel_with_options_is_refused_before_any_work(tiny_phantoms, tm
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 def test_cli_refuses_ada_without_transforms_in_one_line(tmp_path):
     done = run_python(f"""
         import sys

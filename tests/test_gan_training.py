@@ -35,6 +35,7 @@ def _checkpoint_arrays(run_dir):
         return step, {k: data[k] for k in data.files if k != "header"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preset", [TINY_PAPER, TINY_PAPER_CODE], ids=lambda p: p.name)
 def test_a_train_step_changes_both_networks_and_keeps_losses_finite(preset):
     images = np.random.default_rng(0).integers(0, 256, (32, 16, 16, 1), dtype=np.uint8)
@@ -64,6 +65,7 @@ def test_batches_are_a_pure_function_of_the_step():
     assert sorted(epoch0) == list(range(40))  # A permutation: each image once an epoch.
 
 
+@pytest.mark.slow
 def test_resume_is_bitwise_equal_to_an_uninterrupted_run(tiny_phantoms, tmp_path):
     straight = train_gan(_config(tiny_phantoms, TINY_PAPER_CODE, 4), tmp_path / "straight",
                          verbose=0)
@@ -80,6 +82,7 @@ def test_resume_is_bitwise_equal_to_an_uninterrupted_run(tiny_phantoms, tmp_path
         assert [x[k] for k in METRIC_NAMES] == [y[k] for k in METRIC_NAMES]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_a_signal_saves_a_mid_epoch_checkpoint_that_resumes_exactly(tiny_phantoms, tmp_path,
                                                                     monkeypatch, signum):
@@ -112,10 +115,11 @@ def test_a_signal_saves_a_mid_epoch_checkpoint_that_resumes_exactly(tiny_phantom
         assert [x[k] for k in METRIC_NAMES] == [y[k] for k in METRIC_NAMES]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("where", ["last step", "after the last step"])
 def test_a_signal_at_the_end_of_an_epoch_keeps_that_epochs_row(tiny_phantoms, tmp_path,
                                                                monkeypatch, where):
-    # Found by benchmarks/crash_soak.py: a SIGTERM between an epoch's last step and its end
+    # Found by tools/crash_soak.py: a SIGTERM between an epoch's last step and its end
     # saved a checkpoint whose history lacked that epoch.
     straight = train_gan(_config(tiny_phantoms, TINY_PAPER, 3), tmp_path / "straight",
                          verbose=0)
@@ -140,6 +144,7 @@ def test_a_signal_at_the_end_of_an_epoch_keeps_that_epochs_row(tiny_phantoms, tm
         assert [x[k] for k in METRIC_NAMES] == [y[k] for k in METRIC_NAMES]
 
 
+@pytest.mark.slow
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tiny_phantoms, tmp_path,
                                                                   monkeypatch):
     run_dir = tmp_path / "nan"
@@ -159,6 +164,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tiny_phantoms,
     assert [step for step, _ in list_checkpoints(run_dir)] == [3]
 
 
+@pytest.mark.slow
 def test_an_existing_run_is_never_overwritten(tiny_phantoms, tmp_path):
     train_gan(_config(tiny_phantoms, TINY_PAPER, 1), tmp_path / "run", verbose=0)
     with pytest.raises(RunDirectoryError, match="--resume"):
@@ -168,6 +174,7 @@ def test_an_existing_run_is_never_overwritten(tiny_phantoms, tmp_path):
                   verbose=0)
 
 
+@pytest.mark.slow
 def test_run_directory_contents(tiny_phantoms, tmp_path):
     run_dir = tmp_path / "run"
     train_gan(_config(tiny_phantoms, TINY_PAPER, 2), run_dir, verbose=0)
@@ -190,6 +197,7 @@ def test_run_directory_contents(tiny_phantoms, tmp_path):
             assert image.format == "PNG" and min(image.size) > 300
 
 
+@pytest.mark.slow
 def test_saved_models_load_in_a_fresh_process_without_the_project(tiny_phantoms, tmp_path):
     run_dir = tmp_path / "run"
     train_gan(_config(tiny_phantoms, TINY_PAPER_CODE, 1), run_dir, verbose=0)

@@ -50,6 +50,7 @@ def test_phantoms_are_deterministic_and_imbalanced(tmp_path):
         3875 / 1341, rel=0.01)
 
 
+@pytest.mark.slow
 def test_cli_trains_and_generates(tiny_phantoms, tmp_path, capsys):
     run_dir = tmp_path / "run"
     code = train_gan.main(["--data", str(tiny_phantoms), "--preset", "demo", "--epochs", "1",

@@ -1,5 +1,7 @@
 """cxr_gan.data.images: every Pillow mode to checked gray, and each kind of bad file."""
 
+import warnings
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -109,3 +111,25 @@ def test_invalid_arguments():
         read_grayscale("x.png", 0)
     with pytest.raises(ValueError, match="resize_filter"):
         read_grayscale("x.png", 8, "cubic-spline")
+
+
+@pytest.mark.parametrize("size, reason", [((1, 1), "1x1 pixels, below 32 a side"),
+                                          ((10000, 10), "10000x10 pixels, below 32 a side"),
+                                          ((1000, 100), "sides in a ratio beyond 4")])
+def test_tiny_or_elongated_images_are_read_with_a_warning_and_refused_when_strict(
+        tmp_path, size, reason):
+    from cxr_gan.data import kermany
+    from cxr_gan.data.images import UnusualImageWarning, read_grayscale
+
+    path = tmp_path / "train" / "NORMAL" / "IM-0001-0001.png"
+    path.parent.mkdir(parents=True)
+    Image.new("L", size, 100).save(path)
+    with pytest.warns(UnusualImageWarning, match=reason):
+        assert read_grayscale(path, 16).shape == (16, 16)
+    record = kermany.ImageRecord("train/NORMAL/IM-0001-0001.png", "train", "NORMAL", "IM-0001")
+    with pytest.raises(kermany.ImageReadError, match=reason):
+        kermany.load_images(tmp_path, [record], "train", 16, strict=True)
+    Image.new("L", (64, 48), 100).save(path)  # An ordinary image: no warning.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        read_grayscale(path, 16)

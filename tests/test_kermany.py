@@ -18,7 +18,7 @@ def _make_tree(root, counts, size=8):
         target.mkdir(parents=True, exist_ok=True)
         for i in range(count):
             name = f"IM-{i:04d}-0001.jpeg" if label == "NORMAL" else f"person{i}_virus_{i}.jpeg"
-            pixels = np.zeros((10, 10), np.uint8)  # Unique content per file: no duplicates.
+            pixels = np.zeros((32, 32), np.uint8)  # Unique content per file: no duplicates.
             pixels[0, :3] = (i, label == "PNEUMONIA", folder == "test")
             Image.fromarray(pixels).save(target / name, format="PNG")
     return root

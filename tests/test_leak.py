@@ -14,6 +14,8 @@ from cxr_gan.gan.generate import generate_pngs
 from cxr_gan.gan.train import make_run_config, train_gan
 from tests.conftest import TINY_PAPER
 
+pytestmark = pytest.mark.slow  # Every test here needs the module's trained generators.
+
 
 def _generator(data, out, split="official", validation_seeds=()):
     config = make_run_config(str(data), None, 1, split=split,
@@ -98,6 +100,7 @@ def test_a_leaking_generator_is_refused_before_any_run_trains(tiny_phantoms, gen
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow
 def test_a_classifier_run_records_its_generator(tiny_phantoms, generators, tmp_path):
     out = tmp_path / "run"
     run_many(str(tiny_phantoms), ["gan", "none"], [0], str(out),
@@ -108,6 +111,7 @@ def test_a_classifier_run_records_its_generator(tiny_phantoms, generators, tmp_p
     assert json.loads((out / "none-s0" / "config.json").read_text())["generator"] is None
 
 
+@pytest.mark.slow
 def test_a_duplicate_the_classifier_trains_on_anyway_is_reported_not_refused(tiny_phantoms,
                                                                               tmp_path):
     # Kermany holds byte-identical files across any split; a generator that learned one of
@@ -122,3 +126,50 @@ def test_a_duplicate_the_classifier_trains_on_anyway_is_reported_not_refused(tin
     assert f"train/NORMAL/{source.name}" not in held  # The classifier trains on it.
     record = _check(data, generator, seed=0)
     assert record["overlap_with_test"] == 0 and record["shared_duplicates"] == 1
+
+
+# -- the guard checks the images themselves (issue: reliability, third pass) -----------------
+def _clean_folder(generators, tmp_path, count=30):
+    images = tmp_path / "images"
+    generate_pngs(generators["pooled-less-s0"], count, 0, images)
+    return images
+
+
+def test_a_test_image_copied_into_a_clean_folder_is_refused_by_its_pixels(tiny_phantoms,
+                                                                          generators, tmp_path):
+    from PIL import Image
+
+    from cxr_gan.gan.generate import seal_folder
+
+    images = _clean_folder(generators, tmp_path)
+    assert _check(tiny_phantoms, gan_images=images, split="pooled")["gan_images_compared"] == 30
+    parts = kermany.split_records(kermany.scan(tiny_phantoms), "pooled", seed=0)
+    test_normal = [r.path for r in parts["test"] if r.label == "NORMAL"][:2]
+    shutil.copyfile(tiny_phantoms / test_normal[0], images / "gen-s0-900000.png")
+    # A re-encoded copy (other bytes, the same pixels: RGB, uncompressed) counts as well.
+    copy = images / "gen-s0-900001.png"
+    Image.open(tiny_phantoms / test_normal[1]).convert("RGB").save(copy, compress_level=0)
+    assert copy.read_bytes() != (tiny_phantoms / test_normal[1]).read_bytes()
+    seal_folder(images)  # Even with a provenance that records the changed folder.
+    with pytest.raises(GeneratorLeakError, match="holds 2 of this run's test or validation "
+                                                 "images .*gen-s0-900000.png = " + test_normal[0]):
+        _check(tiny_phantoms, gan_images=images, split="pooled")
+
+
+def test_generated_files_changed_after_generation_are_refused(tiny_phantoms, generators,
+                                                              tmp_path):
+    images = _clean_folder(generators, tmp_path)
+    (images / "gen-s0-000003.png").write_bytes((images / "gen-s0-000004.png").read_bytes())
+    with pytest.raises(GeneratorLeakError, match="changed since train_gan.py generate"):
+        _check(tiny_phantoms, gan_images=images, split="pooled")
+
+
+def test_an_edited_provenance_disagreeing_with_its_run_folder_is_refused(tiny_phantoms,
+                                                                         generators, tmp_path):
+    images = _clean_folder(generators, tmp_path)
+    provenance = json.loads((images / "provenance.json").read_text())
+    provenance.update(training_files=provenance["training_files"][:1], training_images=1)
+    (images / "provenance.json").write_text(json.dumps(provenance))
+    with pytest.raises(GeneratorLeakError, match="lists 1 training images; the generator's run "
+                                                 "folder .* lists"):
+        _check(tiny_phantoms, gan_images=images, split="pooled")

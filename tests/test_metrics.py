@@ -6,7 +6,6 @@ import pytest
 from cxr_gan.evaluation.metrics import (bootstrap_intervals, classification_metrics,
                                         mcnemar_exact, method_difference, metrics_from_counts,
                                         rates_by_group)
-from cxr_gan.imageops import mean_abs_laplacian
 
 GAN_ROW = dict(tn=284, fp=33, fn=20, tp=835)  # The paper's Table 2, GAN.
 
@@ -116,12 +115,3 @@ def test_rates_by_group_hand_counts():
     assert rates["b"]["pneumonia"] == 0 and np.isnan(rates["b"]["tpr"])
     with pytest.raises(ValueError, match="one entry per image"):
         rates_by_group(labels, predicted[:-1], groups)
-
-
-def test_mean_abs_laplacian_known_answers():
-    rows, cols = np.mgrid[0:6, 0:7]
-    assert mean_abs_laplacian(np.full((5, 5), 17.0)) == 0.0
-    assert mean_abs_laplacian(3.0 * rows - 2.0 * cols + 5) == 0.0  # a linear ramp
-    assert mean_abs_laplacian((rows + cols) % 2) == 4.0  # 0/1 checkerboard
-    with pytest.raises(ValueError, match="2-D image"):
-        mean_abs_laplacian(np.zeros((2, 5)))

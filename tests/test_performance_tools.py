@@ -69,6 +69,7 @@ def test_step_range_indexes_global_steps():
         GANStepRange(batches, 3, 3)
 
 
+@pytest.mark.slow
 def test_mixed_precision_computes_in_bfloat16_with_float32_weights_and_outputs(tmp_path):
     before = keras.config.dtype_policy().name
     with dtype_policy(True):

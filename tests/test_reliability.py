@@ -61,6 +61,7 @@ def test_a_second_writer_is_refused_with_the_holders_pid(tiny_phantoms, tmp_path
     assert not (run_dir / "config.json").exists()
 
 
+@pytest.mark.slow
 def test_a_lock_left_by_a_killed_process_is_taken_over(tmp_path, capsys):
     run_dir = tmp_path / "run"
     holder = subprocess.Popen(
@@ -90,6 +91,7 @@ def test_a_refused_new_run_leaves_no_folder(tiny_phantoms, tmp_path):
 
 
 # -- resume keeps its target, refuses to shrink, starts cleanly -------------------------------
+@pytest.mark.slow
 def test_resume_without_epochs_keeps_the_stored_target_and_does_nothing_when_done(
         tiny_phantoms, tmp_path, capsys):
     run_dir = tmp_path / "run"
@@ -104,6 +106,7 @@ def test_resume_without_epochs_keeps_the_stored_target_and_does_nothing_when_don
     assert json.loads((run_dir / "config.json").read_text())["epochs"] == 2
 
 
+@pytest.mark.slow
 def test_resume_refuses_to_shrink_a_run_and_leaves_its_config(tiny_phantoms, tmp_path):
     run_dir = tmp_path / "run"
     train_gan(_config(tiny_phantoms, 3), run_dir, verbose=0)
@@ -114,6 +117,7 @@ def test_resume_refuses_to_shrink_a_run_and_leaves_its_config(tiny_phantoms, tmp
     assert len((run_dir / "history.csv").read_text().splitlines()) == 4
 
 
+@pytest.mark.slow
 def test_resume_refuses_a_changed_identity_field(tiny_phantoms, tmp_path):
     run_dir = tmp_path / "run"
     train_gan(_config(tiny_phantoms, 1), run_dir, verbose=0)
@@ -121,6 +125,7 @@ def test_resume_refuses_a_changed_identity_field(tiny_phantoms, tmp_path):
         train_gan(_config(tiny_phantoms, 2, seed=1), run_dir, resume=True, verbose=0)
 
 
+@pytest.mark.slow
 def test_resume_before_the_first_checkpoint_starts_the_run_from_the_beginning(
         tiny_phantoms, tmp_path, straight3, capsys):
     run_dir = tmp_path / "run"
@@ -133,6 +138,7 @@ def test_resume_before_the_first_checkpoint_starts_the_run_from_the_beginning(
     _assert_same_state(straight3, run_dir)
 
 
+@pytest.mark.slow
 def test_the_cli_refuses_options_that_resume_cannot_change(tiny_phantoms, tmp_path, capsys):
     import train_gan as script
 
@@ -140,11 +146,15 @@ def test_the_cli_refuses_options_that_resume_cannot_change(tiny_phantoms, tmp_pa
 
     run_dir = tmp_path / "run"
     train_gan(_config(tiny_phantoms, 1), run_dir, verbose=0)
-    status = run_script(script.main, ["--out", str(run_dir), "--resume", "--seed", "0",
-                                      "--preset", "demo"])
+    status = run_script(script.main, ["--out", str(run_dir), "--resume", "--seed", "1"])
     assert status == 2
     err = capsys.readouterr().err
-    assert "--preset, --seed cannot change it" in err and "Traceback" not in err
+    assert "--seed is 0 there, 1 here" in err and "Traceback" not in err
+    # The command that started the run, plus --resume, continues it (nothing would change).
+    status = run_script(script.main, ["--data", str(tiny_phantoms), "--preset", "demo",
+                                      "--out", str(run_dir), "--resume", "--seed", "0"])
+    assert status == 2 and "--preset is 'tiny-paper' there, 'demo' here" in \
+        capsys.readouterr().err
 
 
 # -- checkpoints: foreign and damaged ones are refused, with a fallback -----------------------
@@ -161,6 +171,7 @@ def _resume_to_3(run_dir, capsys):
     return capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_a_foreign_checkpoint_is_refused_and_moved_aside(tiny_phantoms, tmp_path, straight3,
                                                          capsys):
     other = tmp_path / "other-seed"
@@ -178,6 +189,7 @@ def test_a_foreign_checkpoint_is_refused_and_moved_aside(tiny_phantoms, tmp_path
     assert json.loads((run_dir / "config.json").read_text())["seed"] == 0
 
 
+@pytest.mark.slow
 def test_a_checkpoint_of_another_batch_size_is_foreign(tiny_phantoms, tmp_path):
     run_a, run_b = tmp_path / "a", tmp_path / "b"
     train_gan(_config(tiny_phantoms, 1), run_a, verbose=0)
@@ -219,6 +231,7 @@ def _alter_an_array_keeping_the_archive_valid(path):
 @pytest.mark.parametrize("damage", [_truncate, _zero_fill, _flip_a_byte,
                                     _alter_an_array_keeping_the_archive_valid],
                          ids=["truncated", "zero-filled", "byte-flipped", "array-altered"])
+@pytest.mark.slow
 def test_a_damaged_newest_checkpoint_falls_back_to_the_older_one(tiny_phantoms, tmp_path,
                                                                   straight3, capsys, damage):
     run_dir = _run_to_2_epochs_then_plant(tiny_phantoms, tmp_path,
@@ -232,6 +245,7 @@ def test_a_damaged_newest_checkpoint_falls_back_to_the_older_one(tiny_phantoms, 
     _assert_same_state(straight3, run_dir)
 
 
+@pytest.mark.slow
 def test_when_every_checkpoint_is_refused_the_config_is_kept_and_a_rerun_starts_over(
         tiny_phantoms, tmp_path, straight3, capsys):
     def damage_all(run_dir, newest):
@@ -249,6 +263,7 @@ def test_when_every_checkpoint_is_refused_the_config_is_kept_and_a_rerun_starts_
     _assert_same_state(straight3, run_dir)
 
 
+@pytest.mark.slow
 def test_a_changed_training_set_is_refused_before_any_checkpoint_is_read(tiny_phantoms,
                                                                          tmp_path):
     data = tmp_path / "data"
@@ -263,6 +278,7 @@ def test_a_changed_training_set_is_refused_before_any_checkpoint_is_read(tiny_ph
 
 
 # -- temporary files of killed writers ---------------------------------------------------------
+@pytest.mark.slow
 def test_temporary_files_of_a_killed_write_are_removed_at_start(tiny_phantoms, tmp_path, capsys):
     run_dir = tmp_path / "run"
     train_gan(_config(tiny_phantoms, 1), run_dir, verbose=0)
@@ -354,6 +370,7 @@ def test_too_few_gan_images_are_refused_before_any_run_trains(tiny_phantoms, tmp
     assert required_generated_images(config, parts) == (30 - 3) - (24 - 2)
 
 
+@pytest.mark.slow
 def test_a_finished_run_of_a_comparison_is_kept_and_skipped(tiny_phantoms, tmp_path, capsys):
     from cxr_gan.classifier.train import run_many
 
@@ -418,3 +435,122 @@ def test_under_jax_a_mid_epoch_stop_resumes_with_the_whole_epochs_metrics(tiny_p
     """)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip().endswith("ok")
+
+
+# -- resume takes the options it was started with (issue: reliability, third pass) ------------
+def test_resume_accepts_equal_options_and_names_a_different_one(tiny_phantoms):
+    import train_gan as script
+
+    from cxr_gan import cli, flags
+
+    stored = make_run_config(str(tiny_phantoms), "demo", 3, seed=2, validation_seeds=(0,),
+                             options={"ema_decay": 0.99})
+    argv = ["--data", str(tiny_phantoms), "--preset", "demo", "--seed", "2", "--ema", "0.99",
+            "--exclude-validation", "0", "--out", "run", "--resume", "--epochs", "5"]
+    parser = script._parser()
+    args = flags.parse_with_default_command(parser, argv, "train")
+    script._check_resume_options(args, flags.given_options(script._parser(), argv, "train"),
+                                 stored)  # Equal: accepted.
+    for flag, value, shown in (("--seed", "3", "--seed is 2 there, 3 here"),
+                               ("--ema", "0.9", "--ema is 0.99 there, 0.9 here"),
+                               ("--exclude-validation", "none",
+                                "--exclude-validation is (0,) there, () here")):
+        changed = [value if previous == flag else item
+                   for previous, item in zip([None] + argv, argv)]
+        args = flags.parse_with_default_command(script._parser(), changed, "train")
+        with pytest.raises(cli.OptionError, match=shown.replace("(", r"\(").replace(")", r"\)")):
+            script._check_resume_options(
+                args, flags.given_options(script._parser(), changed, "train"), stored)
+
+
+# -- checkpoints are ordered by the step they hold --------------------------------------------
+def _variables(value):
+    import keras
+
+    return [keras.Variable(np.full((2, 3), value, np.float32), name="w"),
+            keras.Variable(np.int64(value), name="step")]
+
+
+def test_a_renamed_older_checkpoint_does_not_pass_for_the_newest(tmp_path, capsys):
+    fingerprint = {"seed": 0}
+    for step in (4, 8):
+        checkpoints.save_checkpoint(tmp_path, _variables(step), step,
+                                    {"fingerprint": fingerprint})
+    folder = tmp_path / "checkpoints"
+    os.replace(folder / "ckpt-000000004.npz", folder / "ckpt-000000099.npz")
+    good, bad = checkpoints.stored_steps(tmp_path)
+    assert [step for step, _ in good] == [4, 8] and bad == []
+    assert good[-1][1].name == "ckpt-000000008.npz"
+    restored = _variables(0)
+    path, header = checkpoints.restore_newest_good(tmp_path, restored, fingerprint)
+    assert header["global_step"] == 8 and float(restored[0].numpy()[0, 0]) == 8.0
+    assert "holds global step 4, not the 99 of its name" in capsys.readouterr().err
+
+
+def test_rotation_deletes_only_the_runs_own_intact_checkpoints(tmp_path, capsys):
+    fingerprint = {"seed": 0}
+    for step in (1, 2):
+        checkpoints.save_checkpoint(tmp_path, _variables(step), step,
+                                    {"fingerprint": fingerprint})
+    folder = tmp_path / "checkpoints"
+    checkpoints.save_checkpoint(tmp_path / "other", _variables(7), 7,
+                                {"fingerprint": {"seed": 1}})
+    shutil.copyfile(tmp_path / "other" / "checkpoints" / "ckpt-000000007.npz",
+                    folder / "ckpt-000000007.npz")  # A foreign one, newer by name.
+    damaged = folder / "ckpt-000000009.npz"
+    damaged.write_bytes(b"not a checkpoint")  # A damaged one, newer by name.
+    checkpoints.save_checkpoint(tmp_path, _variables(3), 3, {"fingerprint": fingerprint},
+                                keep=2)
+    kept = sorted(p.name for p in folder.glob("*.npz"))
+    assert kept == ["ckpt-000000002.npz", "ckpt-000000003.npz"]  # Step 1 deleted: own, intact.
+    refused = sorted(p.name for p in (folder / "refused").iterdir())
+    assert refused == ["ckpt-000000007.npz", "ckpt-000000009.npz"]  # Moved, never deleted.
+    assert "belongs to another run" in capsys.readouterr().err
+
+
+# -- small items ------------------------------------------------------------------------------
+def test_a_full_disk_names_the_file(tmp_path, monkeypatch):
+    import errno
+
+    from cxr_gan import io as cxr_io
+    from cxr_gan.cli import os_error_message
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(OSError) as failed:
+        cxr_io.atomic_write_bytes(tmp_path / "metrics.json", b"{}")
+    assert str(tmp_path / "metrics.json") in os_error_message(failed.value)
+    assert list(tmp_path.iterdir()) == []  # No temporary file left.
+
+
+def test_the_classifiers_lock_message_promises_no_checkpoint(tmp_path):
+    with run_lock(tmp_path / "run"):
+        with pytest.raises(RunLockedError) as refused:
+            with run_lock(tmp_path / "run"):
+                pass
+    assert "checkpoint" not in str(refused.value)
+    assert "an unfinished run is not kept" in str(refused.value)
+    with run_lock(tmp_path / "gan", on_stop="saves a checkpoint"):
+        with pytest.raises(RunLockedError, match="saves a checkpoint"):
+            with run_lock(tmp_path / "gan", on_stop="saves a checkpoint"):
+                pass
+
+
+def test_the_gan_manifest_lists_the_left_out_validation_images(tiny_phantoms):
+    import csv
+
+    from cxr_gan.gan.train import prepare_training_images
+
+    config = _config(tiny_phantoms, 1)
+    config = dataclasses.replace(config, validation_seeds=(0,))
+    loaded, report = prepare_training_images(config)
+    rows = [dict(zip(("path", "split", "label", "status", "reason"), row))
+            for row in loaded.manifest_rows]
+    left = [row for row in rows if row["status"] == "left-out"]
+    assert len(left) == report["training_images"]["left_out_validation"] == 2
+    assert all(row["reason"] == "validation share of classifier seed(s) 0" for row in left)
+    used = {row["path"] for row in rows if row["status"] == "used"}
+    assert not used & {row["path"] for row in left}
+    assert len(used) + len(left) == 24  # Every train/NORMAL file, used or not.

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from cxr_gan.evaluation import paper
+from cxr_gan.evaluation.metrics import classification_metrics
 from cxr_gan.evaluation.report import (build_report, make_report, paper_table_1_from_counts,
                                        roc_curves)
 
@@ -34,7 +35,8 @@ def _fake_run(path, method, seed, labels, probs, split="pooled"):
     path.mkdir(parents=True)
     (path / "config.json").write_text(json.dumps({
         "method": method, "seed": seed, "split": split, "data": "somewhere", "synthetic": False,
-        "image_size": 224, "generator": "g.keras" if method == "gan" else None}))
+        "image_size": 224, "epochs": 8, "test_images": len(labels),
+        "generator": "g.keras" if method == "gan" else None}))
     pd.DataFrame({"path": [f"img{i}.jpeg" for i in range(len(labels))],
                   "label": np.where(labels == 1, "PNEUMONIA", "NORMAL"),
                   "prob_pneumonia": probs}).to_csv(path / "predictions.csv", index=False)
@@ -140,12 +142,9 @@ def test_differences_over_seeds_pair_every_gan_method_with_every_method(tmp_path
 
 
 def _false_positives_script():
-    import importlib
-    import sys
+    from experiments import false_positives  # The repository root is on pytest's path.
 
-    from tests.conftest import REPO
-    sys.path.insert(0, str(REPO / "benchmarks"))
-    return importlib.import_module("false_positives")
+    return false_positives
 
 
 def test_false_positives_by_folder_hand_counts(tmp_path):
@@ -168,8 +167,10 @@ def test_false_positives_by_folder_hand_counts(tmp_path):
         run = tmp_path / "runs" / f"none-s{seed}"
         run.mkdir(parents=True)
         (run / "config.json").write_text(json.dumps(
-            {"method": "none", "seed": seed, "split": "pooled", "epochs": 8}))
-        (run / "metrics.json").write_text("{}")
+            {"method": "none", "seed": seed, "split": "pooled", "epochs": 8, "data": str(data),
+             "synthetic": False, "image_size": 16, "test_images": len(paths)}))
+        labels = [int("PNEUMONIA" in path) for path in paths]
+        (run / "metrics.json").write_text(json.dumps(classification_metrics(labels, p)))
         pd.DataFrame({"path": paths, "label": [p.split("/")[1] for p in paths],
                       "prob_pneumonia": p}).to_csv(run / "predictions.csv", index=False)
     out = tmp_path / "fp.md"
@@ -196,3 +197,88 @@ def test_recalibrated_threshold_on_separable_scores_is_perfect_on_the_other_half
     probs = np.concatenate([np.linspace(0.6, 0.8, 20), np.full(30, 0.95)])
     assert recalibrated(labels, probs, repeats=20) == {
         "accuracy": 1.0, "fpr": 0.0, "tpr": 1.0, "threshold": 0.95}
+
+
+def test_mean_abs_laplacian_known_answers():
+    detail = _false_positives_script().mean_abs_laplacian
+    rows, cols = np.mgrid[0:6, 0:7]
+    assert detail(np.full((5, 5), 17.0)) == 0.0
+    assert detail(3.0 * rows - 2.0 * cols + 5) == 0.0  # a linear ramp
+    assert detail((rows + cols) % 2) == 4.0  # 0/1 checkerboard
+    with pytest.raises(ValueError, match="2-D image"):
+        detail(np.zeros((2, 5)))
+
+
+# -- damaged, repeated and mixed runs (issue: reliability, third pass) -------------------------
+def _two_runs(tmp_path, n=40):
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 2, n)
+    for method in ("flip", "gan"):
+        _fake_run(tmp_path / "runs" / f"{method}-s0", method, 0, labels, rng.uniform(0, 1, n))
+    return tmp_path / "runs"
+
+
+def test_a_run_named_twice_counts_once(tmp_path):
+    from cxr_gan.evaluation.report import find_runs
+
+    runs = _two_runs(tmp_path)
+    flip = runs / "flip-s0"
+    found = find_runs([flip, flip, runs, runs / ".." / "runs" / "flip-s0"])
+    assert [p.name for p in found] == ["flip-s0", "gan-s0"]
+    table = make_report(found).table1
+    assert dict(zip(table.method, table.runs)) == {"flip": 1, "gan": 1}
+
+
+@pytest.mark.parametrize("key, value", [("image_size", 96), ("epochs", 3), ("split", "official"),
+                                        ("data", "elsewhere")])
+def test_runs_of_two_protocols_are_refused_together(tmp_path, key, value):
+    from cxr_gan.cli import UserError
+
+    runs = _two_runs(tmp_path)
+    config = json.loads((runs / "gan-s0" / "config.json").read_text())
+    (runs / "gan-s0" / "config.json").write_text(json.dumps({**config, key: value}))
+    with pytest.raises(UserError, match=f"The runs differ in {key}"):
+        make_report([runs / "flip-s0", runs / "gan-s0"])
+
+
+def _damage(run, name, change):
+    path = run / name
+    if name == "predictions.csv":
+        frame = pd.read_csv(path)
+        change(frame).to_csv(path, index=False)
+    else:
+        path.write_text(json.dumps(change(json.loads(path.read_text()))))
+
+
+@pytest.mark.parametrize("name, change, message", [
+    ("predictions.csv", lambda f: f.iloc[:10], "holds 10 rows; the run tested 40 images"),
+    ("predictions.csv", lambda f: f.assign(prob_pneumonia=["x"] + list(f.prob_pneumonia[1:])),
+     "row 2: prob_pneumonia 'x' is not a probability"),
+    ("predictions.csv", lambda f: f.drop(columns=["label"]), "has no column label"),
+    ("predictions.csv", lambda f: f.assign(prob_pneumonia=f.prob_pneumonia + 2),
+     "is not a probability"),
+    ("metrics.json", lambda m: ["a", "list"], "holds a list, not an object"),
+    ("metrics.json", lambda m: {k: v for k, v in m.items() if k != "tp"}, "has no tp"),
+    ("metrics.json", lambda m: {**m, "accuracy": "high"}, "accuracy = 'high', not a number"),
+    ("metrics.json", lambda m: {**m, "accuracy": float("nan")}, "not a number in [0, 1]"),
+    ("metrics.json", lambda m: {**m, "fp": -3}, "fp = -3, not a count"),
+    ("config.json", lambda c: {k: v for k, v in c.items() if k != "method"}, "has no method"),
+])
+def test_a_damaged_run_is_one_message_naming_its_file(tmp_path, name, change, message):
+    from cxr_gan.cli import BadFileError
+
+    runs = _two_runs(tmp_path)
+    _damage(runs / "gan-s0", name, change)
+    with pytest.raises(BadFileError, match="gan-s0") as refused:
+        make_report([runs / "flip-s0", runs / "gan-s0"])
+    assert message in str(refused.value) and name in str(refused.value)
+
+
+def test_a_truncated_predictions_file_is_named(tmp_path):
+    from cxr_gan.cli import BadFileError
+
+    runs = _two_runs(tmp_path)
+    path = runs / "gan-s0" / "predictions.csv"
+    path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])  # Cut mid-file.
+    with pytest.raises(BadFileError, match="predictions.csv"):
+        make_report([runs / "gan-s0"])

@@ -22,9 +22,11 @@ def test_committed_metrics_equal_a_recomputation_from_the_predictions(metrics_pa
     labels = (predictions["label"] == "PNEUMONIA").to_numpy().astype(int)
     recomputed = classification_metrics(labels, predictions["prob_pneumonia"].to_numpy())
     for key, value in recomputed.items():
-        # predictions.csv holds probabilities to 6 decimals: thresholded counts are exact, the
-        # ROC AUC moves at most in the 5th decimal.
-        assert stored[key] == pytest.approx(value, abs=1e-4), key
+        # The committed runs' predictions.csv round probabilities to 6 decimals (runs written
+        # since hold every digit and reproduce their metrics exactly: test_classifier.py): ties
+        # appear, the thresholded counts stay exact, the ROC AUC moves by up to 1.6e-5.
+        tolerance = 0 if key in ("tn", "fp", "fn", "tp") else 1e-4
+        assert stored[key] == pytest.approx(value, abs=tolerance), key
     config = json.loads((metrics_path.parent / "config.json").read_text())
     assert config["test_images"] == len(predictions)
 

@@ -30,7 +30,6 @@ import numpy as np
 
 from cxr_gan.imageops import resize_bilinear_half_pixel
 
-METHODS = ("none", "flip", "crop", "clip", "brightness", "contrast", "gan", "gan+crop")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,6 +48,59 @@ class AugmentConfig:
     clip_range: tuple[float, float] = (0.1, 0.9)
     brightness_max_delta: float = 0.2
     contrast_range: tuple[float, float] = (0.8, 1.2)
+
+
+@dataclasses.dataclass(frozen=True)
+class Method:
+    """One classifier augmentation method.
+
+    Attributes:
+        name: What ``--augment`` calls it.
+        uses_generator: Its extra images come from a GAN (``--generator`` / ``--gan-images``),
+            so the leak guard checks them.
+        stream_id: Second word of its random stream's seed ``[seed, stream_id]``: fixed per
+            method (never its position in a list), so adding a method changes no other
+            method's draws.
+        transform: The image transform applied to its sources (``None``: the sources as
+            they are).
+        on_the_fly: Whether ``--on-the-fly`` can apply it to every training image.
+        description: One line for help texts and reports.
+    """
+
+    name: str
+    uses_generator: bool
+    stream_id: int
+    transform: str | None
+    on_the_fly: bool
+    description: str
+
+
+# The ids of the first eight are their positions in the tuple earlier versions drew from
+# (``METHODS.index``), so committed runs draw the same streams.
+METHOD_REGISTRY: dict[str, Method] = {m.name: m for m in (
+    Method("none", False, 0, None, False, "no extra images (the imbalanced baseline)"),
+    Method("flip", False, 1, "flip", True, "tf.image.flip_left_right of NORMAL images"),
+    Method("crop", False, 2, "crop", True, "random crop of 0.875 of the side, resized back"),
+    Method("clip", False, 3, "clip", True, "tf.clip_by_value to [0.1, 0.9]"),
+    Method("brightness", False, 4, "brightness", True, "adjust_brightness, delta U(-0.2, 0.2)"),
+    Method("contrast", False, 5, "contrast", True, "adjust_contrast, factor U(0.8, 1.2)"),
+    Method("gan", True, 6, None, False, "generated NORMAL images"),
+    Method("gan+crop", True, 7, "crop", False, "generated NORMAL images, randomly cropped"),
+)}
+METHODS = tuple(METHOD_REGISTRY)
+GAN_METHODS = tuple(name for name, m in METHOD_REGISTRY.items() if m.uses_generator)
+
+
+def get_method(name: str) -> Method:
+    """The registered method ``name``."""
+    if name not in METHOD_REGISTRY:
+        raise ValueError(f"Unknown method {name!r}. Expected one of {METHODS}.")
+    return METHOD_REGISTRY[name]
+
+
+def uses_generator(name: str) -> bool:
+    """Whether method ``name`` takes its extra images from a GAN."""
+    return get_method(name).uses_generator
 
 
 def flip_left_right(x: np.ndarray) -> np.ndarray:
@@ -88,19 +140,22 @@ def random_crop_resized(x: np.ndarray, fraction: float, rng: np.random.Generator
 
 
 def transform_for(method: str, config: AugmentConfig) -> Callable[[np.ndarray, np.random.Generator], np.ndarray]:
-    """The per-image transform of a tf.image ``method`` (image, rng) -> image."""
-    if method == "flip":
-        return lambda x, rng: flip_left_right(x)
-    if method in ("crop", "gan+crop"):
-        return lambda x, rng: random_crop_resized(x, config.crop_fraction, rng)
-    if method == "clip":
-        return lambda x, rng: clip_by_value(x, *config.clip_range)
-    if method == "brightness":
-        d = config.brightness_max_delta
-        return lambda x, rng: adjust_brightness(x, rng.uniform(-d, d))
-    if method == "contrast":
-        return lambda x, rng: adjust_contrast(x, rng.uniform(*config.contrast_range))
-    raise ValueError(f"No image transform for method {method!r}. Expected one of {METHODS}.")
+    """The per-image transform of ``method`` (image, rng) -> image."""
+    kind = get_method(method).transform
+    if kind is None:
+        raise ValueError(f"Method {method!r} has no image transform.")
+    return _TRANSFORMS[kind](config)
+
+
+_TRANSFORMS = {
+    "flip": lambda config: lambda x, rng: flip_left_right(x),
+    "crop": lambda config: lambda x, rng: random_crop_resized(x, config.crop_fraction, rng),
+    "clip": lambda config: lambda x, rng: clip_by_value(x, *config.clip_range),
+    "brightness": lambda config: lambda x, rng: adjust_brightness(
+        x, rng.uniform(-config.brightness_max_delta, config.brightness_max_delta)),
+    "contrast": lambda config: lambda x, rng: adjust_contrast(
+        x, rng.uniform(*config.contrast_range)),
+}
 
 
 def on_the_fly_transform(method: str, config: AugmentConfig):
@@ -110,6 +165,8 @@ def on_the_fly_transform(method: str, config: AugmentConfig):
     the other methods transform every image with freshly drawn random parameters. Values stay
     float (no 8-bit rounding).
     """
+    if not get_method(method).on_the_fly:
+        raise ValueError(f"Method {method!r} cannot be applied on the fly.")
     if method == "flip":
         return lambda x, rng: flip_left_right(x) if rng.random() < 0.5 else x
     return transform_for(method, config)
@@ -140,14 +197,15 @@ def top_up(normal: np.ndarray, n_extra: int, method: str, config: AugmentConfig,
     """
     if method not in METHODS or method == "none":
         raise ValueError(f"`method` must be one of {METHODS[1:]}. Received: {method!r}")
-    rng = np.random.default_rng([seed, METHODS.index(method)])
-    if method.startswith("gan"):
+    spec = get_method(method)
+    rng = np.random.default_rng([seed, spec.stream_id])
+    if spec.uses_generator:
         if gan_images is None or len(gan_images) < n_extra:
             have = 0 if gan_images is None else len(gan_images)
             raise ValueError(f"Method {method!r} needs {n_extra} generated images; got {have}. "
                              "Pass --generator or a --gan-images folder with enough PNGs.")
         sources = gan_images[:n_extra]
-        if method == "gan":
+        if spec.transform is None:
             return sources.copy()
     else:
         sources = normal[rng.integers(0, len(normal), size=n_extra)]

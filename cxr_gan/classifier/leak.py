@@ -12,6 +12,12 @@ the classifier's own training images also hold (Kermany has byte-identical dupli
 any split: the classifier sees those with or without the GAN; they are counted as
 ``shared_duplicates``). Without provenance the run goes on with a loud warning and
 ``"unknown"`` in its ``config.json``.
+
+What is checked does not rest on the provenance alone: every image of a ``--gan-images`` folder
+is compared, by its decoded pixels, with the run's test and validation images (a test image
+copied or re-encoded into the folder is refused, provenance or not); the folder's files must
+match the digest ``train_gan.py generate`` recorded; and when the provenance names a generator
+run folder that exists, its manifest must list the same training files.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import sys
 from pathlib import Path
 from typing import Iterable
 
+from cxr_gan.classifier.augment import uses_generator
 from cxr_gan.cli import UserError
 from cxr_gan.data import kermany
 
@@ -73,6 +80,60 @@ def overlaps(provenance: dict, data: str, test: Iterable[str], validation: Itera
             "shared_duplicates": len(shared), "compared_by": "content"}
 
 
+def pixel_digest(path: Path) -> str:
+    """sha256 of an image's decoded gray pixels and shape: a copy re-encoded without loss (a
+    JPEG saved as PNG, say) has the digest of its original."""
+    from cxr_gan.data.images import read_native_gray
+
+    pixels = read_native_gray(path)
+    return hashlib.sha256(f"{pixels.shape}".encode() + pixels.tobytes()).hexdigest()
+
+
+def check_folder_images(folder: str, data: str, test: Iterable[str],
+                        validation: Iterable[str]) -> int:
+    """Refuses a folder of GAN images that holds any of the run's test or validation images
+    (by decoded pixels); returns how many images were compared."""
+    from cxr_gan.io import list_images
+
+    root = Path(data)
+    real = {}
+    for relative in [*test, *validation]:
+        real.setdefault(pixel_digest(root / relative), relative)
+    images = list_images(folder)
+    found = [(path, real[d]) for path, d in ((p, pixel_digest(p)) for p in images) if d in real]
+    if found:
+        listed = "; ".join(f"{path.name} = {original}" for path, original in found[:5])
+        raise GeneratorLeakError(
+            f"--gan-images {folder} holds {len(found)} of this run's test or validation images "
+            f"({listed}{'; ...' if len(found) > 5 else ''}): they would be trained on. Remove "
+            "them, or generate a clean folder with train_gan.py generate.")
+    return len(images)
+
+
+def check_provenance(provenance: dict, gan_images: str | None) -> None:
+    """Refuses a provenance that disagrees with what it describes: generated files changed
+    since they were written (their recorded digest), or a generator run folder whose manifest
+    lists other training files than the provenance does."""
+    from cxr_gan.gan.generate import folder_digest, generator_provenance
+
+    recorded = provenance.get("files_sha256")
+    if gan_images and recorded and folder_digest(gan_images) != recorded:
+        raise GeneratorLeakError(
+            f"The files of --gan-images {gan_images} changed since train_gan.py generate wrote "
+            "them (an image added, removed or altered: their digest differs from the one in "
+            "provenance.json). Generate a clean folder.")
+    run = provenance.get("run")
+    if gan_images and run and (Path(run) / "manifest.csv").is_file():
+        from_run = generator_provenance(Path(run) / "generator.keras")
+        if from_run.get("training_files") is not None and \
+                sorted(from_run["training_files"]) != sorted(provenance["training_files"] or []):
+            raise GeneratorLeakError(
+                f"provenance.json of {gan_images} lists {provenance.get('training_images')} "
+                f"training images; the generator's run folder {run} lists "
+                f"{from_run['training_images']} in its manifest.csv. One of them was edited: "
+                "generate the images again from that run's generator.")
+
+
 def _unknown(provenance: dict) -> dict:
     where = provenance.get("images") or provenance.get("path")
     print(f"WARNING: where the generator of {where} learned is unknown (no train_gan.py run "
@@ -95,13 +156,17 @@ def check_generator_leak(config, parts: dict[str, list]) -> dict | None:
     Raises:
         GeneratorLeakError: The generator learned from a test or validation image of the run.
     """
-    if not config.method.startswith("gan"):
+    if not uses_generator(config.method):
         return None
     provenance = read_provenance(config.generator, config.gan_images)
-    if not provenance.get("training_files"):
-        return _unknown(provenance)
     test = [r.path for r in parts["test"]]
     held = kermany.validation_paths(parts["train"], [config.seed], config.validation_fraction)
+    compared = None
+    if config.gan_images:  # The images themselves, whatever their provenance says.
+        compared = check_folder_images(config.gan_images, config.data, test, sorted(held))
+    if not provenance.get("training_files"):
+        return {**_unknown(provenance), "gan_images_compared": compared}
+    check_provenance(provenance, config.gan_images)
     train = [r.path for r in parts["train"] if r.path not in held]
     found = overlaps(provenance, config.data, test, sorted(held), train)
     in_test, in_validation = found["overlap_with_test"], found["overlap_with_validation"]
@@ -119,4 +184,6 @@ def check_generator_leak(config, parts: dict[str, list]) -> dict | None:
             "run": provenance["run"], "split": provenance["split"],
             "split_seed": provenance["split_seed"],
             "validation_seeds": provenance.get("validation_seeds"),
-            "training_images": provenance["training_images"], **found}
+            "training_images": provenance["training_images"], **found,
+            "gan_images_compared": compared,
+            "gan_images_compared_by": "decoded pixels" if compared is not None else None}

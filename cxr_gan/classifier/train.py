@@ -30,7 +30,8 @@ import numpy as np
 
 from cxr_gan.backend import backend_versions, set_determinism
 from cxr_gan.checkpoints import atomic_save_keras
-from cxr_gan.classifier.augment import METHODS, AugmentConfig, on_the_fly_transform, top_up
+from cxr_gan.classifier.augment import (METHODS, AugmentConfig, get_method, on_the_fly_transform,
+                                        top_up, uses_generator)
 from cxr_gan.classifier.leak import check_generator_leak
 from cxr_gan.classifier.model import CLASS_NAMES, build_classifier
 from cxr_gan.cli import OptionError, UserError
@@ -84,7 +85,7 @@ class ClassifierRunConfig:
         if self.method not in METHODS:
             raise OptionError(f"--augment must name methods of {METHODS}. Received: "
                             f"{self.method!r}")
-        if self.on_the_fly and self.method in ("none", "gan", "gan+crop"):
+        if self.on_the_fly and not get_method(self.method).on_the_fly:
             raise OptionError(f"--on-the-fly applies a tf.image method while training; "
                              f"{self.method!r} is not one. Use the top-up protocol instead.")
 
@@ -126,7 +127,7 @@ class ImageBatches(keras.utils.PyDataset):
 
 def _generated_images(config: ClassifierRunConfig, n: int) -> np.ndarray | None:
     """``n`` GAN images at the classifier's size, uint8 ``(n, s, s, 1)``; None for other methods."""
-    if not config.method.startswith("gan"):
+    if not uses_generator(config.method):
         return None
     if config.gan_images:
         paths = list_images(config.gan_images)[:n]
@@ -255,7 +256,7 @@ def write_run(run_dir: Path, config: ClassifierRunConfig, data: TrainingSet, fit
     write_json(run_dir / "config.json", resolved)
     atomic_write_text(run_dir / "manifest.csv", kermany.manifest_csv_text(data.manifest_rows))
     write_csv(run_dir / "predictions.csv", ("path", "label", "prob_pneumonia"), (
-        (path, CLASS_NAMES[label], f"{float(p):.6f}")
+        (path, CLASS_NAMES[label], repr(float(p)))  # Reads back as the same value: exact.
         for path, label, p in zip(data.test_paths, data.y_test, fit.probabilities)))
     atomic_save_keras(fit.model, run_dir / "classifier.keras")
     write_json(run_dir / "metrics.json", metrics)
@@ -297,7 +298,7 @@ def check_inputs(configs: Sequence[ClassifierRunConfig]) -> None:
     """
     for config in configs:
         records = kermany.scan(config.data)
-        if not config.method.startswith("gan"):
+        if not uses_generator(config.method):
             continue
         parts = kermany.split_records(records, config.split, seed=config.split_seed)
         check_generator_leak(config, parts)
@@ -321,6 +322,25 @@ def check_inputs(configs: Sequence[ClassifierRunConfig]) -> None:
                             "--gan-images DIR (made by `train_gan.py generate`).")
 
 
+# The options that make a finished run the one asked for: a comparison continued into its --out
+# keeps a finished run only when all of these agree.
+RUN_IDENTITY = ("data", "method", "seed", "split", "split_seed", "image_size", "epochs",
+                "batch_size", "learning_rate", "on_the_fly", "resize_filter", "generator",
+                "gan_images")
+
+
+def check_same_run(run_dir: Path, config: ClassifierRunConfig) -> None:
+    """Refuses a finished run in ``run_dir`` made with other options than ``config``'s."""
+    stored = read_json(run_dir / "config.json") if (run_dir / "config.json").is_file() else {}
+    asked = to_jsonable(config)
+    for key in RUN_IDENTITY:
+        if stored.get(key) != asked.get(key):
+            raise UserError(
+                f"{run_dir} holds a finished run with {key} = {stored.get(key)!r}; this command "
+                f"asks for {asked.get(key)!r}. Its results would mix two protocols: give a new "
+                "--out, or the options that run was made with.")
+
+
 def run_many(data: str | None, methods: Sequence[str], seeds: Sequence[int], out: str,
              verbose: int = 2, cache_dir: str | None = None,
              **options) -> list[tuple[str, int, dict]]:
@@ -333,14 +353,13 @@ def run_many(data: str | None, methods: Sequence[str], seeds: Sequence[int], out
     source = resolve_data(data, cache_dir)
     chosen = list(METHODS) if "all" in methods else list(methods)
     if not (options.get("generator") or options.get("gan_images")) and "all" in methods:
-        chosen = [m for m in chosen if not m.startswith("gan")]
+        chosen = [m for m in chosen if not uses_generator(m)]
         print("No --generator or --gan-images: the gan methods are left out.")
     several = len(chosen) * len(seeds) > 1
     runs = []
     for method, seed in ((m, s) for m in chosen for s in seeds):
         # --on-the-fly changes only the tf.image methods; the others keep the top-up protocol.
-        on_the_fly = options.get("on_the_fly", False) and method not in ("none", "gan",
-                                                                            "gan+crop")
+        on_the_fly = options.get("on_the_fly", False) and get_method(method).on_the_fly
         config = ClassifierRunConfig(data=str(source.root), synthetic=source.synthetic,
                                      method=method, seed=seed,
                                      **{**options, "on_the_fly": on_the_fly})
@@ -351,6 +370,7 @@ def run_many(data: str | None, methods: Sequence[str], seeds: Sequence[int], out
         method, seed = config.method, config.seed
         prefix = f"[{index + 1}/{len(runs)}] {method} seed {seed}"
         if (run_dir / "metrics.json").is_file():
+            check_same_run(run_dir, config)
             print(f"{prefix}: {run_dir} already holds this run's results; kept, not rerun.",
                   flush=True)
             results.append((method, seed, read_json(run_dir / "metrics.json")))

@@ -112,6 +112,39 @@ def open_image(path: Path | str) -> Image.Image:
         raise ImageReadError(path, f"cannot decode: {error}") from None
 
 
+# Below this side, or beyond this ratio of the sides, a file is unlikely to be a radiograph (an
+# icon, a thumbnail, a strip cut from a page): it is read with a warning (``--strict``: refused).
+MIN_SIDE = 32
+MAX_ASPECT = 4.0
+
+
+class UnusualImageWarning(UserWarning):
+    """An image that decodes but is very small or very elongated for a radiograph."""
+
+    def __init__(self, path: Path | str, reason: str):
+        self.path, self.reason = str(path), reason
+        super().__init__(f"{path}: {reason}: unusual for a radiograph (check the file; "
+                         "--strict refuses it)")
+
+
+def warn_if_unusual(path: Path | str, width: int, height: int) -> None:
+    """Warns (``UnusualImageWarning``) about an image below ``MIN_SIDE`` pixels a side or with
+    sides in a ratio beyond ``MAX_ASPECT``."""
+    short, long = sorted((width, height))
+    if short < MIN_SIDE:
+        reason = f"{width}x{height} pixels, below {MIN_SIDE} a side"
+    elif long / short > MAX_ASPECT:
+        reason = f"{width}x{height} pixels, sides in a ratio beyond {MAX_ASPECT:g}"
+    else:
+        return
+    warnings.warn(UnusualImageWarning(path, reason), stacklevel=3)
+
+
+def read_native_gray(path: Path | str) -> np.ndarray:
+    """One image file as uint8 gray at its own size (the pixels a re-encoded copy keeps)."""
+    return np.asarray(_to_luminance(open_image(path)), dtype=np.uint8)
+
+
 def read_grayscale(path: Path | str, size: int, resize_filter: str = "bilinear") -> np.ndarray:
     """Reads one image file as a ``(size, size)`` uint8 grayscale array.
 
@@ -129,6 +162,7 @@ def read_grayscale(path: Path | str, size: int, resize_filter: str = "bilinear")
     """
     _check_arguments(size, resize_filter)
     gray = _to_luminance(open_image(path))
+    warn_if_unusual(path, *gray.size)
     if gray.size != (size, size):
         gray = gray.resize((size, size), RESIZE_FILTERS[resize_filter])
     return np.asarray(gray, dtype=np.uint8).copy()

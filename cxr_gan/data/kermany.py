@@ -37,7 +37,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from cxr_gan.cli import UserError
-from cxr_gan.data.images import ImageReadError, read_grayscale
+from cxr_gan.data.images import ImageReadError, UnusualImageWarning, read_grayscale
 from cxr_gan.io import csv_text, is_image_file, skip_reason
 
 LABELS = ("NORMAL", "PNEUMONIA")
@@ -65,7 +65,7 @@ _PATIENT_PATTERNS = (
 
 
 # Written into the root of a packed copy of one split's training images (an accelerator's data,
-# ``benchmarks/gpu_prepare.py``): which split, seeds and files it holds.
+# ``tools/accelerator/gpu_prepare.py``): which split, seeds and files it holds.
 PACK_MARKER = "SPLIT_PACK.json"
 
 
@@ -334,7 +334,7 @@ def load_images(
     arrays, paths, rows = [], [], []
     for record in records:
         try:
-            arrays.append(read_grayscale(root / record.path, size, resize_filter))
+            arrays.append(_read_checked(root / record.path, size, resize_filter, strict))
         except ImageReadError as error:
             if strict:
                 raise
@@ -347,6 +347,19 @@ def load_images(
         raise DataLayoutError(f"No readable image among {len(records)} files under {root}")
     images = np.stack(arrays)[..., np.newaxis]
     return LoadedImages(images=images, paths=tuple(paths), manifest_rows=tuple(rows))
+
+
+def _read_checked(path: Path, size: int, resize_filter: str, strict: bool) -> np.ndarray:
+    """``read_grayscale``; with ``strict`` an unusual image (``UnusualImageWarning``) is an
+    error instead of a warning."""
+    with warnings.catch_warnings():
+        if strict:
+            warnings.simplefilter("error", UnusualImageWarning)
+        try:
+            return read_grayscale(path, size, resize_filter)
+        except UnusualImageWarning as warning:
+            raise ImageReadError(path, f"{warning.reason} (unusual for a radiograph; "
+                                       "refused by --strict)") from None
 
 
 MANIFEST_COLUMNS = ("path", "split", "label", "status", "reason")
@@ -363,32 +376,27 @@ def select_training(records: Sequence[ImageRecord], split: str, split_seed: int,
     ``validation_seeds``: what a GAN learns from.
 
     Returns:
-        ``(parts, chosen, left_out)``: the split, the chosen records, and how many records of
+        ``(parts, chosen, left_out)``: the split, the chosen records, and the records of
         ``label`` the validation shares took.
     """
     parts = split_records(records, split, seed=split_seed)
     held = validation_paths(parts["train"], validation_seeds)
     chosen = [r for r in parts["train"] if r.label == label and r.path not in held]
-    left_out = sum(r.label == label and r.path in held for r in parts["train"])
+    left_out = [r for r in parts["train"] if r.label == label and r.path in held]
     return parts, chosen, left_out
+
+
+def left_out_manifest_rows(left_out: Sequence[ImageRecord], validation_seeds: Sequence[int]):
+    """Manifest rows of the training images a GAN leaves out for the classifier's validation."""
+    seeds = ", ".join(map(str, validation_seeds))
+    return tuple((r.path, "train", r.label, "left-out",
+                  f"validation share of classifier seed(s) {seeds}") for r in left_out)
 
 
 def split_counts(parts: dict[str, list[ImageRecord]]) -> dict[str, dict[str, int]]:
     """Images of each class in each part of a split."""
     return {name: {label: sum(r.label == label for r in part) for label in LABELS}
             for name, part in parts.items()}
-
-
-def pack_training_files(root: Path | str, split: str, split_seed: int, label: str,
-                        validation_seeds: Sequence[int]) -> tuple[list[ImageRecord], dict]:
-    """``select_training``'s records, and the pack description (``PACK_MARKER``'s content)."""
-    parts, chosen, left_out = select_training(scan(root), split, split_seed, label,
-                                              validation_seeds)
-    description = {"source": str(root), "split": split, "split_seed": split_seed,
-                   "label": label, "validation_seeds": list(validation_seeds),
-                   "counts": split_counts(parts), "left_out_validation": left_out,
-                   "files": [r.path for r in chosen]}
-    return chosen, description
 
 
 def read_pack(root: Path | str) -> dict | None:
@@ -417,7 +425,7 @@ def packed_records(root: Path | str, pack: dict, split: str, split_seed: int, la
     if asked != held:
         raise DataLayoutError(
             f"{root} is a packed copy of the training images of {held} only; this run asks "
-            f"for {asked}. Prepare a pack for it (benchmarks/gpu_prepare.py) or give the full "
+            f"for {asked}. Prepare a pack for it (tools/accelerator/gpu_prepare.py) or give the full "
             "data folder.")
     return [ImageRecord(path, path.split("/")[0], label, patient_id(Path(path).name))
             for path in pack["files"]]

@@ -36,7 +36,7 @@ class PhantomSpec:
     """Size and class counts of the synthetic set (defaults keep Kermany's 1 : 2.9 ratio)."""
 
     seed: int = 0
-    size: int = 128
+    size: int = 64
     train_normal: int = 160
     train_pneumonia: int = 464
     val_normal: int = 4

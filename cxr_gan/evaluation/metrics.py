@@ -26,7 +26,8 @@ def metrics_from_counts(tn: int, fp: int, fn: int, tp: int) -> dict[str, float]:
     recall = tp / (tp + fn) if tp + fn else float("nan")
     specificity = tn / (tn + fp) if tn + fp else float("nan")
     precision = tp / (tp + fp) if tp + fp else float("nan")
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    # 2PR / (P + R) without its 0/0: 0 when no image is a true positive (scikit-learn's rule).
+    f1 = 2 * tp / (2 * tp + fp + fn) if tp else 0.0
     return {
         "accuracy": (tp + tn) / total, "precision": precision, "recall": recall,
         "specificity": specificity, "f1": f1, "fpr": 1.0 - specificity, "tpr": recall,
@@ -41,11 +42,7 @@ def classification_metrics(labels, probabilities, threshold: float = 0.5) -> dic
     probabilities = np.asarray(probabilities, dtype=np.float64)
     predicted = (probabilities >= threshold).astype(int)
     tn, fp, fn, tp = skm.confusion_matrix(labels, predicted, labels=[0, 1]).ravel()
-    result = metrics_from_counts(tn, fp, fn, tp)
-    result["accuracy"] = skm.accuracy_score(labels, predicted)
-    result["precision"] = skm.precision_score(labels, predicted, zero_division=np.nan)
-    result["recall"] = skm.recall_score(labels, predicted, zero_division=np.nan)
-    result["f1"] = skm.f1_score(labels, predicted, zero_division=0.0)
+    result = metrics_from_counts(tn, fp, fn, tp)  # One rule for ours and the paper's counts.
     both_classes = len(np.unique(labels)) == 2
     result["auc"] = skm.roc_auc_score(labels, probabilities) if both_classes else float("nan")
     return {key: float(result[key]) if key not in ("tn", "fp", "fn", "tp") else int(result[key])

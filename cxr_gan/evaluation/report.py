@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_curve
 
-from cxr_gan.cli import BadFileError, UserError
+from cxr_gan.classifier.augment import GAN_METHODS, uses_generator
+from cxr_gan.cli import BadFileError, MissingInputError, UserError
 from cxr_gan.evaluation import paper
 from cxr_gan.evaluation.metrics import mcnemar_exact, method_difference, metrics_from_counts
 from cxr_gan.io import atomic_write_text, read_json
@@ -28,35 +29,123 @@ PERCENT = ("accuracy", "precision", "recall", "f1", "auc", "auc_thresholded")
 COUNTS = ("tn", "fp", "fn", "tp")
 
 
+PREDICTION_COLUMNS = ("path", "label", "prob_pneumonia")
+LABELS = ("NORMAL", "PNEUMONIA")
+# What makes runs comparable in one table: the same test images, scored the same way.
+PROTOCOL_KEYS = ("data", "split", "split_seed", "image_size", "epochs", "batch_size",
+                 "on_the_fly", "test_images")
+
+
+def _damaged(path: Path, what: str) -> BadFileError:
+    return BadFileError(f"{path} {what}: rerun that classifier run (train_classifier.py), or "
+                        "leave its folder out of --runs.")
+
+
+def _read_dict(path: Path, required: Sequence[str]) -> dict:
+    if not path.is_file():
+        raise MissingInputError(f"{path} not found: --runs must name folders written by "
+                                "train_classifier.py.")
+    value = read_json(path)
+    if not isinstance(value, dict):
+        raise _damaged(path, f"holds a {type(value).__name__}, not an object")
+    missing = [key for key in required if key not in value]
+    if missing:
+        raise _damaged(path, f"has no {', '.join(missing)}")
+    return value
+
+
+def _check_metrics(path: Path, metrics: dict) -> None:
+    for key in ("tn", "fp", "fn", "tp"):
+        value = metrics[key]
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise _damaged(path, f"has {key} = {value!r}, not a count")
+    for key in TABLE_1:
+        value = metrics[key]
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise _damaged(path, f"has {key} = {value!r}, not a number")
+        finite = np.isfinite(value)
+        if key in ("accuracy", "auc_thresholded") and not (finite and 0 <= value <= 1):
+            raise _damaged(path, f"has {key} = {value!r}, not a number in [0, 1]")
+
+
+def _check_predictions(path: Path, predictions: pd.DataFrame, config: dict,
+                       metrics: dict) -> None:
+    missing = [c for c in PREDICTION_COLUMNS if c not in predictions.columns]
+    if missing:
+        raise _damaged(path, f"has no column {', '.join(missing)}")
+    expected = config.get("test_images", sum(metrics[k] for k in ("tn", "fp", "fn", "tp")))
+    if len(predictions) != expected:
+        raise _damaged(path, f"holds {len(predictions)} rows; the run tested {expected} images "
+                             "(cut or truncated)")
+    probabilities = pd.to_numeric(predictions["prob_pneumonia"], errors="coerce")
+    if probabilities.isna().any() or not probabilities.between(0, 1).all():
+        row = int(np.flatnonzero(probabilities.isna() | ~probabilities.between(0, 1))[0])
+        raise _damaged(path, f"row {row + 2}: prob_pneumonia "
+                             f"{predictions['prob_pneumonia'].iloc[row]!r} is not a probability")
+    if not predictions["label"].isin(LABELS).all():
+        raise _damaged(path, f"has labels other than {', '.join(LABELS)}")
+
+
 def load_run(run_dir: Path) -> dict:
-    """A classifier run's config, metrics and predictions; a damaged file is named."""
-    config = read_json(run_dir / "config.json")
-    metrics = read_json(run_dir / "metrics.json")
+    """A classifier run's config, metrics and predictions, each checked: a damaged, cut or
+    inconsistent file ends in one message that names it."""
+    metrics = _read_dict(run_dir / "metrics.json", TABLE_1 + COUNTS)
+    _check_metrics(run_dir / "metrics.json", metrics)
+    config = _read_dict(run_dir / "config.json", ("method", "seed", "split", "data",
+                                                  "synthetic", "image_size"))
+    path = run_dir / "predictions.csv"
     try:
-        predictions = pd.read_csv(run_dir / "predictions.csv")
+        predictions = pd.read_csv(path)
+    except FileNotFoundError:
+        raise MissingInputError(f"{path} not found: rerun that classifier run.") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
-        raise BadFileError(f"{run_dir / 'predictions.csv'} cannot be read ({error}): rerun "
-                           "that classifier run.") from None
+        raise _damaged(path, f"cannot be read ({error})") from None
+    _check_predictions(path, predictions, config, metrics)
+    predictions["prob_pneumonia"] = predictions["prob_pneumonia"].astype(float)
     return {"dir": str(run_dir), "config": config, "metrics": metrics,
             "predictions": predictions}
 
 
 def find_runs(paths: Sequence[Path | str]) -> list[Path]:
     """Classifier run directories: each path is one (it holds ``metrics.json``) or a parent of
-    several (``*/metrics.json``).
+    several (``*/metrics.json``). A run named twice (or through a parent and itself) counts
+    once, by its resolved folder.
 
     Raises:
         UserError: A path holds no run.
     """
-    found = []
+    found: dict[Path, Path] = {}
     for item in map(Path, paths):
         runs = [item] if (item / "metrics.json").is_file() else sorted(
             p.parent for p in item.glob("*/metrics.json"))
         if not runs:
             raise UserError(f"No classifier run in {item}: pass folders written by "
                             "train_classifier.py (each holds metrics.json) or their parent.")
-        found += runs
-    return found
+        for run in runs:
+            found.setdefault(run.resolve(), run)
+    return list(found.values())
+
+
+def protocol(run: dict) -> dict:
+    """The fields that must agree for runs to share a table (``PROTOCOL_KEYS``)."""
+    config = run["config"]
+    return {key: config.get(key) for key in PROTOCOL_KEYS}
+
+
+def check_one_protocol(loaded: Sequence[dict]) -> None:
+    """Refuses runs of different protocols (another split, test set, image size, epochs or data)
+    in one report, naming the field and a run on each side."""
+    first = loaded[0]
+    for run in loaded[1:]:
+        for key, value in protocol(run).items():
+            if value != protocol(first)[key]:
+                raise UserError(
+                    f"The runs differ in {key}: {first['dir']} has {protocol(first)[key]!r}, "
+                    f"{run['dir']} has {value!r}. A report compares runs of one protocol: "
+                    "make one report per protocol (--runs with those runs only).")
+        if list(run["predictions"]["path"]) != list(first["predictions"]["path"]):
+            raise UserError(f"{run['dir']} and {first['dir']} were tested on different images: "
+                            "make one report per test set.")
 
 
 def paper_table_1_from_counts(method: str) -> dict[str, float]:
@@ -96,7 +185,7 @@ def _provenance(loaded: list[dict], methods: Sequence[str], synthetic: bool) -> 
         return sorted({r["config"][key] for r in loaded})
 
     gan_sources = sorted({_gan_source(r["config"]) for r in loaded
-                          if r["config"]["method"].startswith("gan")} - {""})
+                          if uses_generator(r["config"]["method"])} - {""})
     gan_text = f" | GAN images: {', '.join(gan_sources)}" if gan_sources else ""
     return (f"data: {', '.join(values('data'))}{' (SYNTHETIC PHANTOMS)' if synthetic else ''} | "
             f"split: {', '.join(values('split'))} | seeds: {values('seed')} | methods: "
@@ -130,9 +219,6 @@ def table_2(by_method: dict[str, list[dict]], beside_paper: bool) -> pd.DataFram
         rows.append({"method": method, **counts,
                      **{f"{k}_paper": paper_counts.get(k) for k in COUNTS}})
     return pd.DataFrame(rows)
-
-
-GAN_METHODS = ("gan", "gan+crop")
 
 
 def _right(run: dict):
@@ -214,6 +300,7 @@ def make_report(run_dirs: Sequence[Path | str]) -> Report:
     loaded = [load_run(Path(d)) for d in run_dirs]
     if not loaded:
         raise UserError("No run directories given: pass train_classifier.py output folders.")
+    check_one_protocol(loaded)
     by_method: dict[str, list[dict]] = defaultdict(list)
     for run in loaded:
         by_method[run["config"]["method"]].append(run)

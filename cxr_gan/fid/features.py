@@ -22,7 +22,6 @@ from PIL import Image
 
 from cxr_gan.cli import UserError
 from cxr_gan.data.images import ImageReadError, open_image
-from cxr_gan.fid.distances import frechet_distance, kid, statistics
 from cxr_gan.imageops import resize_bilinear_half_pixel
 from cxr_gan.io import atomic_write_bytes, list_images
 
@@ -164,17 +163,3 @@ class FeatureExtractor:
                      meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8))
             atomic_write_bytes(cache, buffer.getvalue())
         return features, meta
-
-
-def compare(features_real: dict, features_fake: dict) -> dict[str, float]:
-    """FID-768, FID-2048 and KID between two feature sets.
-
-    KID uses the 2048-d pool3 features, as Binkowski et al. and the common tools do.
-    """
-    result = {}
-    for dims in ("768", "2048"):
-        mu1, s1 = statistics(features_real[f"f{dims}"])
-        mu2, s2 = statistics(features_fake[f"f{dims}"])
-        result[f"fid_{dims}"] = frechet_distance(mu1, s1, mu2, s2)
-    result["kid_mean"], result["kid_std"] = kid(features_real["f2048"], features_fake["f2048"])
-    return result

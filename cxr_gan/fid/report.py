@@ -5,18 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from cxr_gan.cli import UserError
-from cxr_gan.fid.distances import prdc
-from cxr_gan.fid.features import PREPROCESSINGS, FeatureExtractor, compare
+from cxr_gan.fid.features import PREPROCESSINGS, FeatureExtractor
+from cxr_gan.fid.metrics import METRICS, compute_all
 from cxr_gan.io import cache_dir as resolve_cache_dir
 from cxr_gan.io import is_synthetic, read_json
 
 
-PRDC_MIN_IMAGES = 5
-# Below these sizes (images on the smaller side) a figure is still computed, with a warning.
-# FID-d: the d x d covariance of fewer than d images is rank-deficient and the distance is
-# biased upwards, strongly so far below d; KID is unbiased, but its spread over subsets grows
-# as the sets shrink (its kid_std says by how much).
-MEANINGFUL_SIZES = {"FID-768": 768, "FID-2048": 2048, "KID": 100}
+# Below a metric's meaningful_size (images on the smaller side) a figure is still computed,
+# with a warning. FID-d: the d x d covariance of fewer than d images is rank-deficient and the
+# distance is biased upwards, strongly so far below d; KID is unbiased, but its spread over
+# subsets grows as the sets shrink (its kid_std says by how much).
+MEANINGFUL_SIZES = {m.label: m.meaningful_size for m in METRICS.values() if m.meaningful_size}
 
 
 def sample_size_warnings(n_real: int, n_fake: int) -> list[str]:
@@ -55,11 +54,7 @@ def scores(extractor, real: tuple[dict, dict], fake: tuple[dict, dict], real_nam
     """FID-768, FID-2048, KID, precision, recall, density, coverage, set sizes, sample-size
     warnings, network and preprocessing, from two ``(features, meta)`` pairs."""
     (real_features, real_meta), (fake_features, fake_meta) = real, fake
-    result = compare(real_features, fake_features)
-    if min(real_meta["n"], fake_meta["n"]) > PRDC_MIN_IMAGES:
-        result.update(prdc(real_features["f2048"], fake_features["f2048"]))
-    else:  # A k = 5 neighbourhood needs more than 5 points a side.
-        result.update(dict.fromkeys(("precision", "recall", "density", "coverage")))
+    result = compute_all(real_features, fake_features)  # Every registered metric.
     result.update({
         "real": real_name, "fake": fake_name, "synthetic": synthetic,
         "n_real": real_meta["n"], "n_fake": fake_meta["n"],
@@ -102,23 +97,29 @@ def real_folder_of_run(run_dir: Path | str) -> Path:
     return Path(config["data"]) / "train" / config["label"]
 
 
-def _prdc_line(result: dict) -> str:
-    if result["precision"] is None:
-        return (f"precision, recall, density, coverage: not computed (they need more than "
-                f"{PRDC_MIN_IMAGES} images a side)")
-    return (f"precision: {result['precision']:.3f}   recall: {result['recall']:.3f}   density: "
-            f"{result['density']:.3f}   coverage: {result['coverage']:.3f}")
+def _metric_line(metric, result: dict) -> str:
+    """One registered metric's values, as it prints them."""
+    values = [result.get(column) for column in metric.columns]
+    if any(value is None for value in values):
+        return (f"{metric.label}: not computed (it needs more than {metric.min_images} images "
+                "a side)")
+    if metric.name == "kid":
+        return f"KID: {values[0]:.{metric.digits}f} +- {values[1]:.{metric.digits}f}"
+    if len(values) == 1:
+        return f"{metric.label}: {values[0]:.{metric.digits}f}"
+    return "   ".join(f"{column}: {value:.{metric.digits}f}"
+                      for column, value in zip(metric.columns, values))
 
 
 def format_fid_result(result: dict, headline: str = "768") -> str:
-    other = "2048" if headline == "768" else "768"
+    first = f"fid_{headline}"
+    ordered = [METRICS[first]] + [m for name, m in METRICS.items() if name != first]
     lines = []
     if result.get("synthetic"):
         lines.append("SYNTHETIC PHANTOM DATA: this FID says nothing about radiographs.")
     lines += [
-        f"FID-{headline}: {result[f'fid_{headline}']:.4f}   FID-{other}: "
-        f"{result[f'fid_{other}']:.4f}   KID: {result['kid_mean']:.5f} +- {result['kid_std']:.5f}",
-        _prdc_line(result),
+        "   ".join(_metric_line(metric, result) for metric in ordered if len(metric.columns) < 3),
+        *(_metric_line(metric, result) for metric in ordered if len(metric.columns) >= 3),
         f"  real {result['real']} (n={result['n_real']})   fake {result['fake']} "
         f"(n={result['n_fake']})",
         f"  network {result['network']}, sha256 {result['weights_sha256'][:16]}...",

@@ -105,7 +105,7 @@ class GANBatches:
             out["aug_real"] = draw(preset.real_batch)
             out["aug_fake"] = draw(preset.fake_batch)
             out["aug_gen"] = draw(preset.g_batch, critic_axis=False)
-        if options.loss == "wgan-gp":
+        if options.gradient_penalty:
             rng = np.random.default_rng([self.seed, _STREAM_ALPHA, step])
             out["alpha"] = rng.random((preset.real_batch, n_critic), dtype=np.float32)
         return out

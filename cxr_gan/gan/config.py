@@ -13,9 +13,9 @@ import hashlib
 import json
 from typing import Any, Mapping
 
+from cxr_gan.gan.losses import LOSSES, get_loss
 from cxr_gan.io import to_jsonable
 
-LOSSES = ("nonsaturating", "wgan-gp", "hinge")
 DIFFAUGMENT_TRANSFORMS = ("translation", "cutout", "brightness", "contrast")
 
 
@@ -54,8 +54,7 @@ class GANOptions:
     sources: tuple[str, ...] = ()
 
     def __post_init__(self):
-        if self.loss not in LOSSES:
-            raise ValueError(f"`loss` must be one of {LOSSES}. Received: {self.loss!r}")
+        get_loss(self.loss)  # Raises for an unknown name.
         unknown = sorted(set(self.diffaugment) - set(DIFFAUGMENT_TRANSFORMS))
         if unknown:
             raise ValueError(f"Unknown DiffAugment transform(s) {unknown}: expected a comma "
@@ -76,8 +75,13 @@ class GANOptions:
 
     @property
     def critic_batch_norm(self) -> bool:
-        """WGAN-GP's penalty is per sample, which batch norm breaks (Gulrajani et al.)."""
-        return self.loss != "wgan-gp"
+        """Whether the critic may keep batch norm (not with WGAN-GP's per-sample penalty)."""
+        return get_loss(self.loss).critic_batch_norm
+
+    @property
+    def gradient_penalty(self) -> bool:
+        """Whether D's loss adds WGAN-GP's penalty (the batches then carry its weights)."""
+        return get_loss(self.loss).gradient_penalty
 
 
 @dataclasses.dataclass(frozen=True)
@@ -283,6 +287,15 @@ PRESETS["efficient"] = dataclasses.replace(
 )
 
 
+def epochs_for_updates(preset: str, updates: int, n_images: int,
+                       batch_size: int | None = None) -> int:
+    """The fewest epochs that give ``updates`` generator updates on ``n_images`` training
+    images (an epoch is ``floor(n_images / batch)`` updates, as ``GANBatches``)."""
+    batch = batch_size or get_preset(preset).g_batch
+    per_epoch = max(1, n_images // batch)
+    return -(-int(updates) // per_epoch)
+
+
 def get_preset(name: str) -> GANPreset:
     """Returns the preset called ``name``."""
     if name not in PRESETS:
@@ -384,11 +397,7 @@ def preset_from_dict(data: Mapping[str, Any]) -> GANPreset:
 
 # Each option's source, recorded in the preset's ``options.sources`` when it is switched on.
 OPTION_SOURCES = {
-    "loss=wgan-gp": "Gulrajani et al. 2017, Algorithm 1: lambda 10, 5 critic steps a generator "
-                    "step, alpha ~ U(0, 1) per sample, Adam 1e-4 with betas (0, 0.9), no batch "
-                    "norm in the critic",
-    "loss=hinge": "Lim & Ye 2017; Miyato et al. 2018: D relu(1 - D(x)) + relu(1 + D(G(z))), "
-                  "G -D(G(z))",
+    **{f"loss={name}": loss.source for name, loss in LOSSES.items() if name != "nonsaturating"},
     "spectral_norm": "Miyato et al. 2018 via keras.layers.SpectralNormalization (one power "
                      "iteration a training call) on every D layer with weights",
     "r1_gamma": "Mescheder et al. 2018: gamma / 2 * E||grad_x D(x)||^2 on real images (before "
@@ -419,10 +428,11 @@ def with_options(preset: GANPreset, **changes: Any) -> GANPreset:
     sources = tuple(dict.fromkeys(kept + notes))
     options = dataclasses.replace(options, sources=sources)
     replaced = dataclasses.replace(preset, options=options)
-    if changes.get("loss") == "wgan-gp":
-        options = dataclasses.replace(options, n_critic=changes.get("n_critic", 5))
-        replaced = dataclasses.replace(replaced, options=options, d_learning_rate=1e-4,
-                                       g_learning_rate=1e-4, beta_1=0.0, beta_2=0.9)
+    loss = get_loss(changes["loss"]) if "loss" in changes else None
+    if loss is not None and (loss.preset_changes or loss.n_critic != 1):
+        # What the loss's source prescribes with it (WGAN-GP: 5 critic steps, its Adam).
+        options = dataclasses.replace(options, n_critic=changes.get("n_critic", loss.n_critic))
+        replaced = dataclasses.replace(replaced, options=options, **dict(loss.preset_changes))
     return replaced
 
 

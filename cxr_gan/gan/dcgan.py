@@ -54,7 +54,7 @@ METRIC_NAMES = ("d_loss_real", "d_loss_fake", "g_loss", "d_acc_real", "d_acc_fak
 def metric_names(options: GANOptions) -> tuple[str, ...]:
     """The per-epoch metrics of a GAN trained with ``options``."""
     names = METRIC_NAMES
-    if options.r1_gamma > 0 or options.loss == "wgan-gp":
+    if options.r1_gamma > 0 or options.gradient_penalty:
         names += ("penalty",)
     if options.ada_target is not None:
         names += ("ada_p", "ada_r_t")
@@ -223,7 +223,7 @@ class DCGAN(keras.Model):
         penalty = ops.zeros((), "float32")
         if options.r1_gamma > 0:
             penalty = losses.r1_penalty(real_grads, options.r1_gamma)
-        if options.loss == "wgan-gp":
+        if options.gradient_penalty:
             mixed = losses.interpolate(real, ops.cast(fake, real.dtype), data["alpha"][:, critic])
             _, mixed_grads = logits(mixed, None, True)
             penalty = penalty + losses.gradient_penalty(mixed_grads, options.gp_weight)

@@ -155,6 +155,27 @@ def generator_provenance(generator_path: Path | str) -> dict:
     return provenance
 
 
+def folder_digest(folder: Path | str) -> str:
+    """sha256 over every image file of ``folder`` (relative names and contents, sorted): the
+    provenance records it, and the leak guard refuses a folder whose files changed since."""
+    import hashlib
+
+    from cxr_gan.io import list_images
+
+    folder = Path(folder)
+    digest = hashlib.sha256()
+    for path in list_images(folder):
+        digest.update(str(path.relative_to(folder)).encode("utf-8") + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def seal_folder(folder: Path | str) -> None:
+    """Writes the folder's ``folder_digest`` into its ``provenance.json``."""
+    provenance = read_folder_provenance(folder)
+    write_json(Path(folder) / PROVENANCE_NAME, {**provenance, "files_sha256": folder_digest(folder)})
+
+
 def read_folder_provenance(folder: Path | str) -> dict | None:
     """The ``provenance.json`` that ``generate_pngs`` wrote into a folder of images, or None."""
     path = Path(folder) / PROVENANCE_NAME
@@ -193,4 +214,5 @@ def generate_pngs(generator_path: Path | str, num_images: int, seed: int, out_di
         images = generate_uint8(generator, count, seed, batch_size, stretch, start=first)
         written += write_pngs(images, out_dir, seed, start=first)
         progress.add(count)
+    seal_folder(out_dir)
     return written

@@ -42,10 +42,11 @@ class FIDTracker:
         self.real_features, _ = self.extractor.files_statistics(real_paths, "training images")
 
     def score(self, generator) -> dict[str, float]:
-        """``{"fid_768", "kid", "fid_seconds"}`` of ``generator`` on the fixed noise."""
+        """The tracked metrics' ``history.csv`` columns (``cxr_gan.fid.metrics.tracked``) and
+        ``fid_seconds`` of ``generator`` on the fixed noise."""
         from PIL import Image
 
-        from cxr_gan.fid.features import compare
+        from cxr_gan.fid.metrics import compute_all, tracked
         from cxr_gan.gan.generate import generate_uint8
 
         start = time.perf_counter()
@@ -54,9 +55,10 @@ class FIDTracker:
               file=sys.stderr, flush=True)
         features = self.extractor.from_images([Image.fromarray(im, mode="L") for im in images],
                                               verbose=0)
-        result = compare(self.real_features, features)
-        return {"fid_768": result["fid_768"], "kid": result["kid_mean"],
-                "fid_seconds": time.perf_counter() - start}
+        metrics = tracked()
+        result = compute_all(self.real_features, features, [m.name for m in metrics])
+        row = {column: result[key] for metric in metrics for key, column in metric.history}
+        return {**row, "fid_seconds": time.perf_counter() - start}
 
 
 def _installed(name: str) -> bool:

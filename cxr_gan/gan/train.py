@@ -40,6 +40,7 @@ from cxr_gan import checkpoints, plots
 from cxr_gan.backend import backend_versions, set_determinism, skip_failing_remapper
 from cxr_gan.cli import OptionError, UserError
 from cxr_gan.data import kermany, resolve_data
+from cxr_gan.fid.metrics import history_columns as history_metric_columns
 from cxr_gan.gan.batches import GANBatches, GANStepRange
 from cxr_gan.gan.config import (IDENTITY_FIELDS, GANRunConfig, get_preset, run_config_from_dict,
                                 run_fingerprint, with_options)
@@ -53,7 +54,7 @@ from cxr_gan.io import (atomic_write_text, cache_dir, csv_text, read_json, to_js
 from cxr_gan.rundir import remove_stale_temporaries, run_lock
 
 N_SAMPLES = 16
-FID_COLUMNS = ("fid_768", "kid", "fid_seconds")
+FID_COLUMNS = history_metric_columns() + ("fid_seconds",)
 
 
 def history_columns(config: GANRunConfig) -> tuple[str, ...]:
@@ -105,14 +106,16 @@ def prepare_training_images(config: GANRunConfig, strict: bool = False):
         counts, left_out = pack["counts"], pack["left_out_validation"]
     else:
         records = kermany.scan(config.data)
-        parts, chosen, left_out = kermany.select_training(
+        parts, chosen, left_records = kermany.select_training(
             records, config.split, config.split_seed, config.label, config.validation_seeds)
-        counts = kermany.split_counts(parts)
+        counts, left_out = kermany.split_counts(parts), len(left_records)
     loaded = kermany.load_images(config.data, chosen, "train", config.preset.image_size,
                                  config.resize_filter, strict=strict)
     if pack is None:
         folders = ("train",) if config.split == "official" else kermany.FOLDER_SPLITS
         loaded = dataclasses.replace(loaded, manifest_rows=loaded.manifest_rows
+                                     + kermany.left_out_manifest_rows(left_records,
+                                                                      config.validation_seeds)
                                      + kermany.skipped_manifest_rows(config.data, (config.label,),
                                                                      folders))
     groups = kermany.duplicate_groups(config.data, records)
@@ -154,7 +157,7 @@ class _RunRecorder(keras.callbacks.Callback):
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-    def __init__(self, trainer: "_Trainer", partial: dict | None = None):
+    def __init__(self, trainer: "Trainer", partial: dict | None = None):
         super().__init__()
         self.trainer = trainer
         self.stop_signal: int | None = None
@@ -224,8 +227,10 @@ class _RunRecorder(keras.callbacks.Callback):
               "signal stops at once without one).", file=sys.stderr, flush=True)
 
 
-class _Trainer:
-    """Holds one run's models, data and files; ``run`` trains to the configured epoch."""
+class Trainer:
+    """One run's models, data and files; ``run`` trains to the configured epoch. Public for the
+    benchmarks, which time its loop on random images; ``train_gan`` adds the lock, the data,
+    resume and the run files."""
 
     def __init__(self, config: GANRunConfig, run_dir: Path, loaded, verbose: int,
                  replicas: Replicas | None = None, cache: Path | None = None):
@@ -297,8 +302,9 @@ class _Trainer:
         best = min((r["fid_768"] for r in self.history if r.get("fid_768") is not None),
                    default=math.inf)
         row.update(self.fid_tracker.score(self.gan.sampling_generator))
-        print(f"Epoch {int(row['epoch'])}: FID-768 {row['fid_768']:.4f}, KID {row['kid']:.4f} "
-              f"({row['fid_seconds']:.0f} s)", file=sys.stderr, flush=True)
+        scores = ", ".join(f"{column} {row[column]:.4f}" for column in history_metric_columns())
+        print(f"Epoch {int(row['epoch'])}: {scores} ({row['fid_seconds']:.0f} s)",
+              file=sys.stderr, flush=True)
         if row["fid_768"] < best:
             checkpoints.atomic_save_keras(self.portable_models()[0],
                                           self.run_dir / "generator_best.keras")
@@ -445,7 +451,7 @@ def _check_not_shrinking(config: GANRunConfig, run_dir: Path, global_step: int) 
             "it out to keep the run's target.")
 
 
-def _restore_for_resume(trainer: "_Trainer", run_dir: Path) -> None:
+def _restore_for_resume(trainer: "Trainer", run_dir: Path) -> None:
     """Restores the newest good checkpoint (or none: the run starts from step 0) and checks
     the target; says which."""
     path = trainer.restore_newest_good()
@@ -476,7 +482,7 @@ def _check_options(config: GANRunConfig) -> None:
         raise OptionError("--data-parallel supports the plain DCGAN only: leave out --loss, "
                           "--r1, --spectral-norm, --diffaugment, --ada-target and --ema, or "
                           "train on one device.")
-    if options.loss == "wgan-gp" and config.preset.real_batch != config.preset.fake_batch:
+    if options.gradient_penalty and config.preset.real_batch != config.preset.fake_batch:
         raise OptionError("--loss wgan-gp interpolates real and fake images pairwise: the "
                           "preset's real and fake batches must be equal.")
     if config.tensorboard:
@@ -507,7 +513,7 @@ def train_gan(config: GANRunConfig, run_dir: Path | str, resume: bool = False,
         NonFiniteLossError: A loss became NaN or Inf.
     """
     run_dir = Path(run_dir)
-    with run_lock(run_dir):
+    with run_lock(run_dir, on_stop="saves a checkpoint"):
         remove_stale_temporaries(run_dir)
         config = _config_to_run(config, run_dir, resume)
         _check_options(config)
@@ -528,7 +534,7 @@ def train_gan(config: GANRunConfig, run_dir: Path | str, resume: bool = False,
         with data_parallel(config.data_parallel) as replicas:
             # Checked before anything is written, so a refused run leaves no run directory.
             check_divisible(config.preset, replicas.count)
-            trainer = _Trainer(config, run_dir, loaded, verbose, replicas, cache)
+            trainer = Trainer(config, run_dir, loaded, verbose, replicas, cache)
             if resume:
                 _restore_for_resume(trainer, run_dir)
             # Written only now: a resume's config.json changes after its checkpoint passed.
@@ -612,11 +618,11 @@ def restore_generator(run_dir: Path | str) -> tuple[keras.Model, int]:
     """
     run_dir = Path(run_dir)
     config = run_config_from_dict(read_json(run_dir / "config.json"))
-    found = checkpoints.list_checkpoints(run_dir)
-    if not found:
+    found, damaged = checkpoints.stored_steps(run_dir)  # Ordered by the step each holds.
+    if not found and not damaged:
         raise RunDirectoryError(f"No checkpoint in {run_dir / checkpoints.CHECKPOINT_DIR}.")
     gan = make_gan(config.preset, config.seed, mixed_precision=config.mixed_precision)
-    errors = []
+    errors = [reason for _, reason in damaged]
     for _, path in reversed(found):  # Read-only: a bad checkpoint is reported, not moved.
         try:
             checkpoints.load_checkpoint(path, gan.state_variables(), run_fingerprint(config))

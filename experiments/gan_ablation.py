@@ -2,7 +2,7 @@
 """The GAN options' ablation at the demo size: each option alone and the chosen combination
 against the plain DCGAN, on the real training NORMAL images, several seeds.
 
-    python benchmarks/gan_ablation.py --data ../shared/data/chest_xray --seeds 0 1
+    python experiments/gan_ablation.py --data ../shared/data/chest_xray --seeds 0 1
 
 Each run is ``train_gan.py --preset demo`` (64 px) with one option set, FID-768 and KID of a
 fixed set of generated images every ``--fid-every`` epochs. Runs live in ``--runs`` (weights,
@@ -101,7 +101,7 @@ def write_table(out: Path, results: dict, args) -> None:
         f"{args.fid_every} epochs; the EMA generator where the run has one. "
         f"Machine: {cpu_description()} "
         "(s / epoch: other work shared the machine at times; BENCHMARKS.md has the timings). "
-        "Made by `python benchmarks/gan_ablation.py "
+        "Made by `python experiments/gan_ablation.py "
         f"--data {args.data} --seeds SEEDS --epochs {args.epochs}` (finished runs are skipped, "
         "so invocations with other --seeds or --configs add rows).",
         "",
@@ -135,6 +135,9 @@ def main(argv=None) -> int:
     parser.add_argument("--runs", default=str(REPO / "runs" / "gan-ablation"))
     parser.add_argument("--out", default=str(REPO / "results" / "gan-efficient"))
     args = parser.parse_args(argv)
+    from cxr_gan.data import kermany
+
+    kermany.scan(args.data)  # A bad --data is one message, before any run starts.
     out = Path(args.out)
     for seed in args.seeds:
         for name in args.configs:
@@ -148,4 +151,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from cxr_gan import cli
+
+    sys.exit(cli.run_script(main))

@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
 """Builds what travels to the accelerator machine, and checks it fits.
 
-    python benchmarks/gpu_prepare.py --data ../shared/data/chest_xray
+    python tools/accelerator/gpu_prepare.py --data ../shared/data/chest_xray
 
 Writes, in the repository root (both git-ignored, both named in the device call's `carry`):
-- `.whl/`: the wheels the accelerator lacks (benchmarks/gpu_wheels.txt: Keras, namex, optree
+- `.whl/`: the wheels the accelerator lacks (tools/accelerator/gpu_wheels.txt: Keras, namex, optree
   for CPython 3.12 on manylinux x86_64), downloaded by pip with `--require-hashes`;
-- `.devdata/chest_xray/`: the training images of the plan's split only (benchmarks/gpu_plan.json
+- `.devdata/chest_xray/`: the training images of the plan's split only (tools/accelerator/gpu_plan.json
   "data": e.g. the pooled split's training NORMAL images less the classifier's validation shares
   of seeds 0-2), byte copies at their original relative paths, with `SPLIT_PACK.json` (split,
   seeds, source, the file list). `train_gan.py --data .devdata/chest_xray --split pooled ...`
@@ -25,10 +25,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from cxr_gan import cli
+from cxr_gan.cli import OptionError
 
-from cxr_gan import cli  # noqa: E402
+REPO = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
 
 LIMIT_BYTES = 64 * 2**20
 PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_17_x86_64",
@@ -51,13 +52,43 @@ def download_wheels(requirements: Path, target: Path) -> list[Path]:
     return sorted(target.glob("*.whl"))
 
 
+def pack_training_files(root: Path | str, split: str, split_seed: int, label: str,
+                        validation_seeds) -> tuple[list, dict]:
+    """The records a GAN of this split learns from (``kermany.select_training``), and the pack
+    description (``kermany.PACK_MARKER``'s content, which ``train_gan.py`` reads)."""
+    from cxr_gan.data import kermany
+
+    parts, chosen, left_out = kermany.select_training(kermany.scan(root), split, split_seed,
+                                                      label, validation_seeds)
+    description = {"source": str(root), "split": split, "split_seed": split_seed,
+                   "label": label, "validation_seeds": list(validation_seeds),
+                   "counts": kermany.split_counts(parts), "left_out_validation": len(left_out),
+                   "files": [r.path for r in chosen]}
+    return chosen, description
+
+
+def read_plan(path: Path | str) -> dict:
+    """The plan file, checked enough that a bad one ends in one message."""
+    path = Path(path)
+    try:
+        plan = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise OptionError(f"--plan {path} cannot be read as JSON ({error}): give a plan like "
+                          "tools/accelerator/gpu_plan.json.") from None
+    if not isinstance(plan, dict) or not isinstance(plan.get("data"), dict) \
+            or "split" not in plan["data"] or not isinstance(plan.get("runs"), list):
+        raise OptionError(f"--plan {path} needs a 'data' object with a 'split' and a 'runs' "
+                          "list, as tools/accelerator/gpu_plan.json.")
+    return plan
+
+
 def pack_data(data: Path, plan: dict, target: Path) -> dict:
     """Copies the plan's training images into ``target`` at their relative paths; writes
     ``SPLIT_PACK.json``. Returns the pack description."""
     from cxr_gan.data import kermany
 
     spec = plan["data"]
-    records, description = kermany.pack_training_files(
+    records, description = pack_training_files(
         data, spec["split"], spec.get("split_seed", 0), spec.get("label", "NORMAL"),
         spec.get("validation_seeds", []))
     if target.exists():
@@ -85,9 +116,9 @@ def folder_bytes(folder: Path) -> int:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", required=True, help="the full Kermany data folder")
-    parser.add_argument("--plan", default=str(REPO / "benchmarks" / "gpu_plan.json"),
+    parser.add_argument("--plan", default=str(HERE / "gpu_plan.json"),
                         help="the plan whose data split is packed")
-    parser.add_argument("--wheels", default=str(REPO / "benchmarks" / "gpu_wheels.txt"),
+    parser.add_argument("--wheels", default=str(HERE / "gpu_wheels.txt"),
                         help="hash-pinned requirements of the wheels to carry")
     parser.add_argument("--out", default=str(REPO),
                         help="where .whl/ and .devdata/ go (the repository root)")
@@ -95,7 +126,7 @@ def main(argv: list[str]) -> int:
                         help="skip the download (a machine that has Keras, or a dry run)")
     args = parser.parse_args(argv)
     out, data = Path(args.out), Path(args.data)
-    plan = json.loads(Path(args.plan).read_text())
+    plan = read_plan(args.plan)
     wheels = [] if args.no_wheels else download_wheels(Path(args.wheels), out / ".whl")
     description = pack_data(data, plan, out / ".devdata" / "chest_xray")
     sizes = {"working tree": tree_bytes(REPO), ".whl": folder_bytes(out / ".whl"),
@@ -115,8 +146,8 @@ def main(argv: list[str]) -> int:
         raise cli.UserError(f"The payload is {total / 2**20:.2f} MiB, over the {LIMIT_BYTES / 2**20:.0f}"
                             " MiB the device carries: remove large untracked files from the "
                             "working tree, or pack a smaller split.")
-    print('\nOn the device (run tool): command "bash benchmarks/gpu_reproduce.sh", carry '
-          '[".whl", ".devdata"]. Back here: python evaluate.py returned --returned FILES_AT '
+    print('\nOn the device (run tool): command "bash tools/accelerator/gpu_reproduce.sh", carry '
+          '[".whl", ".devdata"]. Back here: python tools/accelerator/returned.py --returned FILES_AT '
           f"--data {data} --out results/gpu-RUN")
     return 0
 

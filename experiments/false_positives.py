@@ -1,6 +1,6 @@
 """Where the NORMAL test images called PNEUMONIA come from (issue #11, item 5).
 
-    python benchmarks/false_positives.py --data ../shared/data/chest_xray \\
+    python experiments/false_positives.py --data ../shared/data/chest_xray \\
         --runs results/cpu-classifier/official results/cpu-classifier/pooled \\
                results/cpu-classifier/pooled-patient \\
         --out results/cpu-classifier/false_positives.md
@@ -11,7 +11,7 @@ training) and the images, and writes three tables:
    NORMAL test images called PNEUMONIA at the 0.5 threshold, by the folder of Kermany's release
    each image comes from (``train/``, ``test/``; the pooled test sets' 1-3 ``val/`` images are
    left out), with their median P(PNEUMONIA);
-2. fine detail (``cxr_gan.imageops.mean_abs_laplacian`` of the gray image at the classifier's
+2. fine detail (``mean_abs_laplacian`` of the gray image at the classifier's
    224 px), brightness and contrast (the pixels' mean and standard deviation) per folder and
    class; how well detail alone separates the classes (ROC AUC); and, per split, its Spearman
    correlation with P(PNEUMONIA) among the ``test/`` NORMAL images;
@@ -32,18 +32,27 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-from scipy import stats
+from scipy import ndimage, stats
 from sklearn.metrics import roc_auc_score, roc_curve
 
 from cxr_gan.cli import run_script
 from cxr_gan.data.images import read_grayscale
 from cxr_gan.evaluation.metrics import classification_metrics, rates_by_group
 from cxr_gan.evaluation.report import find_runs, load_run
-from cxr_gan.imageops import mean_abs_laplacian
 from cxr_gan.io import atomic_write_text, list_images
 
 SIZE = 224
 
+
+
+def mean_abs_laplacian(gray: np.ndarray) -> float:
+    """Mean absolute 4-neighbour Laplacian (``scipy.ndimage.laplace``) of a 2-D image over its
+    interior pixels: a measure of fine detail (0 for any constant or linear ramp, 4 for a 0/1
+    checkerboard)."""
+    x = np.asarray(gray, dtype=np.float64)
+    if x.ndim != 2 or min(x.shape) < 3:
+        raise ValueError(f"need a 2-D image of at least 3x3 pixels, got shape {x.shape}")
+    return float(np.abs(ndimage.laplace(x)[1:-1, 1:-1]).mean())
 
 def run_rows(runs: list[dict]) -> list[dict]:
     """One row per (split, method): table 1's figures, averaged over the method's seeds."""
@@ -201,7 +210,7 @@ def main(argv: list[str]) -> int:
     text = "\n".join([
         "# NORMAL test images called PNEUMONIA, by the folder they come from",
         "",
-        f"`python benchmarks/false_positives.py --data {args.data} --runs "
+        f"`python experiments/false_positives.py --data {args.data} --runs "
         f"{' '.join(map(str, args.runs))}`: {len(runs)} runs' `predictions.csv`; images of "
         f"`{args.data}` (Kermany; train/ and test/ are 224x224 copies) read in gray at {SIZE} px.",
         "",

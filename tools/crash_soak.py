@@ -2,7 +2,7 @@
 """Crash soak: kill a GAN run at random moments (SIGKILL and SIGTERM), resume it each time, and
 check that the finished run is bitwise the uninterrupted one.
 
-    python benchmarks/crash_soak.py --kills 20 --work /tmp/soak
+    python tools/crash_soak.py --kills 20 --work /tmp/soak
 
 One reference run trains without interruption (demo preset, the embedded synthetic phantoms,
 ``--epochs 8 --checkpoint-every 2``: checkpoints at every second epoch, so a SIGKILL usually
@@ -32,14 +32,12 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from cxr_gan import cli
+from cxr_gan.checkpoints import list_checkpoints, read_checkpoint
+from cxr_gan.machine import cpu_description
+from cxr_gan.rundir import LOCK_NAME, stale_temporaries
 
-sys.path.insert(0, str(REPO / "benchmarks"))
-from cxr_gan.machine import cpu_description  # noqa: E402
-from cxr_gan import cli  # noqa: E402
-from cxr_gan.checkpoints import list_checkpoints, read_checkpoint  # noqa: E402
-from cxr_gan.rundir import LOCK_NAME, stale_temporaries  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 TRAIN = [sys.executable, str(REPO / "train_gan.py"), "--preset", "demo", "--epochs", "8",
          "--checkpoint-every", "2", "--verbose", "0"]

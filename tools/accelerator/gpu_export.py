@@ -1,11 +1,11 @@
 """After a GPU run: its generated images as one uint8 array, with their provenance.
 
-    python benchmarks/gpu_export.py RUN_DIR STAGE_DIR --num-images 2534 --seed 0
+    python tools/accelerator/gpu_export.py RUN_DIR STAGE_DIR --num-images 2534 --seed 0
 
 Samples the run's `generator.keras`, or, for a run the time cap stopped, the newest good
 checkpoint's generator; writes `STAGE_DIR/images.npy` (uint8, (n, size, size)) and
-`images_meta.json` (source, global step, seed, noise rule, seconds). `benchmarks/gpu_run.py`
-packs them; `evaluate.py returned` turns them back into PNGs and scores them.
+`images_meta.json` (source, global step, seed, noise rule, seconds). `tools/accelerator/gpu_run.py`
+packs them; `returned.py` turns them back into PNGs and scores them.
 """
 
 from __future__ import annotations
@@ -17,8 +17,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def main() -> int:

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Table 1 on the paper's split and the others, one resumable command (issue #11).
 
-    python benchmarks/table1.py --data ../shared/data/chest_xray --runs /work/runs
-    python benchmarks/table1.py --data ../shared/data/chest_xray --runs /work/runs --list
+    python experiments/table1.py --data ../shared/data/chest_xray --runs /work/runs
+    python experiments/table1.py --data ../shared/data/chest_xray --runs /work/runs --list
 
 Works through the plan below in order; every step is skipped when its result exists, so the
 command can be stopped at any moment and run again. Steps:
@@ -31,12 +31,15 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-METHODS = ("none", "flip", "crop", "clip", "brightness", "contrast", "gan", "gan+crop")
+from cxr_gan import cli
+from cxr_gan.classifier.augment import GAN_METHODS, METHODS, uses_generator
+from cxr_gan.data import kermany
+
 GAN_SPLITS = ("pooled", "pooled-patient", "official")
-NOT_GAN = tuple(m for m in METHODS if not m.startswith("gan"))
+NOT_GAN = tuple(m for m in METHODS if not uses_generator(m))
 # (split, methods, seeds) in the order the issue asks for them; on the pooled split the GAN
 # methods' seeds 1-2 come first, as the answer turns on their spread.
-CLASSIFIER_PLAN = (("pooled", METHODS, (0,)), ("pooled", ("gan", "gan+crop"), (1, 2)),
+CLASSIFIER_PLAN = (("pooled", METHODS, (0,)), ("pooled", GAN_METHODS, (1, 2)),
                    ("pooled", NOT_GAN, (1, 2)), ("pooled-patient", METHODS, (0,)),
                    ("official", METHODS, (0,)), ("pooled-patient", METHODS, (1, 2)))
 EPOCHS = {"pooled": 8, "pooled-patient": 8, "official": 8}
@@ -62,19 +65,17 @@ def generator_step(split: str, data: str, runs: Path) -> Path:
         if (run / "config.json").is_file():
             command.append("--resume")
         else:
-            sys.path.insert(0, str(REPO / "benchmarks"))
-            from gpu_run import epochs_for
+            from cxr_gan.gan.config import epochs_for_updates
 
-            from cxr_gan.data import kermany
-
-            n_images = len(kermany.pack_training_files(data, split, 0, "NORMAL", (0, 1, 2))[0])
-            epochs = epochs_for({"preset": "efficient", "updates": GAN_UPDATES}, n_images)
+            n_images = len(kermany.select_training(kermany.scan(data), split, 0, "NORMAL",
+                                                   (0, 1, 2))[1])
+            epochs = epochs_for_updates("efficient", GAN_UPDATES, n_images)
             command += ["--data", data, "--split", split, "--exclude-validation", "0,1,2",
                         "--preset", "efficient", "--epochs", str(epochs), "--fid-every", "45"]
         _run(command, runs / f"gan-{split}.log")
     results = REPO / "results" / f"gan-{split}" / "efficient-s0"
     if not (results / "fid-generator.json").is_file():
-        _run([python, "benchmarks/gan_results.py", "--run", str(run), "--data", data, "--out",
+        _run([python, "experiments/gan_results.py", "--run", str(run), "--data", data, "--out",
               str(results)], runs / f"gan-{split}.log")
     return images
 
@@ -89,7 +90,7 @@ def classifier_step(split: str, method: str, seed: int, data: str, runs: Path,
         command = [sys.executable, "train_classifier.py", "--data", data, "--split", split,
                    "--augment", method, "--seeds", str(seed), "--epochs", str(EPOCHS[split]),
                    "--verbose", "2", "--out", str(out)]
-        if method.startswith("gan"):
+        if uses_generator(method):
             command += ["--gan-images", str(gan_images)]
         _run(command, runs / f"{split}.log")
     results.mkdir(parents=True, exist_ok=True)
@@ -110,12 +111,13 @@ def plan() -> list[tuple[str, str, int]]:
             for method in methods]
 
 
-def main() -> int:
+def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", required=True)
     parser.add_argument("--runs", required=True, help="run folders (weights), not committed")
     parser.add_argument("--list", action="store_true", help="print what is left, run nothing")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    kermany.scan(args.data)  # A bad --data is one message, before --runs is made.
     runs = Path(args.runs)
     runs.mkdir(parents=True, exist_ok=True)
     left = [(split, method, seed) for split, method, seed in plan() if not _done(
@@ -127,11 +129,11 @@ def main() -> int:
         return 0
     images: dict[str, Path] = {}
     for split, method, seed in left:
-        if method.startswith("gan") and split not in images:
+        if uses_generator(method) and split not in images:
             images[split] = generator_step(split, args.data, runs)
         classifier_step(split, method, seed, args.data, runs, images.get(split))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli.run_script(main))

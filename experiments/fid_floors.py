@@ -1,6 +1,6 @@
 """Real-data FID floors: what a perfect generator could score on this data.
 
-    python benchmarks/fid_floors.py --data ../shared/data/chest_xray --out benchmarks/fid_floors.md
+    python experiments/fid_floors.py --data ../shared/data/chest_xray --out experiments/fid_floors.md
 
 Four pairs, each through the same network and preprocessing as `evaluate.py fid`:
 1. train/NORMAL, one random half vs the other (seed 0): sampling noise alone;
@@ -33,12 +33,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default="../shared/data/chest_xray")
-    parser.add_argument("--out", default="benchmarks/fid_floors.md")
+    parser.add_argument("--out", default="experiments/fid_floors.md")
     parser.add_argument("--cache-dir", default=None)
     args = parser.parse_args()
     from cxr_gan.io import default_cache_dir
-    from cxr_gan.fid.distances import prdc
-    from cxr_gan.fid.features import FeatureExtractor, compare
+    from cxr_gan.fid.features import FeatureExtractor
+    from cxr_gan.fid.metrics import compute_all
     from cxr_gan.io import list_images
 
     data = Path(args.data)
@@ -64,7 +64,7 @@ def main() -> int:
                               .resize(size, Image.Resampling.BILINEAR))
     low_res = extractor.from_images(round_trip)
     def scores(first, second):
-        return {**compare(first, second), **prdc(first["f2048"], second["f2048"])}
+        return compute_all(first, second)
 
     rows = [
         ("train/NORMAL half vs other half", len(half_a), len(half_b),
@@ -79,7 +79,7 @@ def main() -> int:
     lines = [
         "# Real-data FID floors",
         "",
-        f"Command: `python benchmarks/fid_floors.py --data {args.data}`; machine: "
+        f"Command: `python experiments/fid_floors.py --data {args.data}`; machine: "
         f"{cpu_description()}; "
         f"{seconds:.0f} s (1-min load average at the start {load:.1f}). Data: {args.data} (Kermany, the 224x224 copies), official folders, "
         "seed 0 for the halves and the PNEUMONIA sample. Network: inception-2015-12-05 "

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Runs a plan of GAN trainings within one time cap, then packs what comes back.
 
-    python benchmarks/gpu_run.py --plan benchmarks/gpu_plan.json --data .devdata/chest_xray \\
+    python tools/accelerator/gpu_run.py --plan tools/accelerator/gpu_plan.json --data .devdata/chest_xray \\
         --out "$OUT"                         # on the accelerator, via gpu_reproduce.sh
 
 Runs the plan's runs in order, each as `train_gan.py` in its own process (so each gets the whole
@@ -10,7 +10,7 @@ exporting and packing) is its limit; when the limit comes, the run gets SIGINT: 
 interrupt path finishes the step in flight and saves a checkpoint, and the export samples that
 checkpoint. A run that cannot get `MIN_TRAIN_S` is skipped and recorded as such.
 
-Each run is exported by `benchmarks/gpu_export.py` (its own process): the generated images as
+Each run is exported by `tools/accelerator/gpu_export.py` (its own process): the generated images as
 uint8 arrays, with their seed and noise rule. Everything is packed into at most 8 files of at
 most 16 MiB in `--out` (the device returns no more): `runs.tar.gz` (per run `config.json`,
 `history.csv`, `manifest.csv`, `data_report.json`, `timings.json`, `train_log.txt`,
@@ -34,7 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
 MAX_FILES = 8
 MAX_FILE_BYTES = 16 * 2**20
 MIN_TRAIN_S = 30.0
@@ -43,15 +44,13 @@ SMALL_FILES = ("config.json", "history.csv", "manifest.csv", "data_report.json")
 
 
 def epochs_for(run: dict, n_images: int) -> int:
-    """The run's ``epochs``, or the fewest epochs that give its ``updates`` generator updates
-    (``floor(n_images / batch)`` an epoch, as ``GANBatches``)."""
+    """The run's ``epochs``, or the fewest epochs that give its ``updates`` generator updates."""
     if "epochs" in run:
         return int(run["epochs"])
-    from cxr_gan.gan.config import get_preset
+    from cxr_gan.gan.config import epochs_for_updates
 
-    batch = run.get("batch_size") or get_preset(run["preset"]).g_batch
-    per_epoch = max(1, n_images // batch)
-    return -(-int(run["updates"]) // per_epoch)
+    return epochs_for_updates(run["preset"], int(run["updates"]), n_images,
+                              run.get("batch_size"))
 
 
 def train_command(run: dict, plan: dict, data: Path, run_dir: Path, epochs: int) -> list[str]:
@@ -109,7 +108,7 @@ def run_one(run: dict, plan: dict, data: Path, work: Path, limit_s: float,
                 process.wait()
     wall = time.monotonic() - start
     exported = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "gpu_export.py"), str(run_dir), str(stage),
+        [sys.executable, str(HERE / "gpu_export.py"), str(run_dir), str(stage),
          "--num-images", str(run.get("num_images", 2534)), "--seed", str(run.get("seed", 0))],
         cwd=REPO, capture_output=True, text=True)
     meta_path = stage / "images_meta.json"
@@ -159,7 +158,7 @@ def pack(work: Path, out: Path, results: list[dict]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--plan", default=str(REPO / "benchmarks" / "gpu_plan.json"))
+    parser.add_argument("--plan", default=str(HERE / "gpu_plan.json"))
     parser.add_argument("--data", default=str(REPO / ".devdata" / "chest_xray"))
     parser.add_argument("--out", required=True, help="the folder that comes back ($OUT)")
     parser.add_argument("--work", default="/tmp/cxr_gan_gpu", help="run folders, not returned")
@@ -169,15 +168,14 @@ def main(argv: list[str] | None = None) -> int:
     plan = json.loads(Path(args.plan).read_text())
     data, work, out = Path(args.data), Path(args.work), Path(args.out)
     cap = args.time_cap or float(plan.get("time_cap_s", 540))
-    sys.path.insert(0, str(REPO))
     from cxr_gan.data import kermany
 
     pack_description = kermany.read_pack(data)
     n_images = len(pack_description["files"]) if pack_description else len(
-        kermany.pack_training_files(data, plan["data"]["split"],
-                                    plan["data"].get("split_seed", 0),
-                                    plan["data"].get("label", "NORMAL"),
-                                    plan["data"].get("validation_seeds", []))[0])
+        kermany.select_training(kermany.scan(data), plan["data"]["split"],
+                                plan["data"].get("split_seed", 0),
+                                plan["data"].get("label", "NORMAL"),
+                                plan["data"].get("validation_seeds", []))[1])
     start, results = time.monotonic(), []
     for run in plan["runs"]:
         limit = cap - (time.monotonic() - start) - RESERVE_S * (1 + 0.25 * len(results))

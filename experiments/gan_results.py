@@ -4,13 +4,11 @@ training images (its manifest: FID-768, FID-2048, KID, precision, recall, densit
 the memorisation check with its split's test images of the class as the hold-out, a grid of
 generated images, and the run's config, history and figures that show no real image.
 
-    python benchmarks/gan_results.py --run runs/efficient-s0 --data ../shared/data/chest_xray \\
+    python experiments/gan_results.py --run runs/efficient-s0 --data ../shared/data/chest_xray \\
         --out results/gan-efficient/efficient-s0
 
-Equivalent to `train_gan.py generate` + `evaluate.py fid` + `evaluate.py memorization` (on the
-official split, with the folders written into ``--out/commands-GENERATOR.txt``; on the pooled
-splits the real and hold-out sets are file lists, not folders). Weights and generated images
-stay in ``--run``.
+Equivalent to `train_gan.py generate` + `evaluate.py score` (the commands are written into
+``--out/commands-GENERATOR.txt``). Weights and generated images stay in ``--run``.
 """
 
 from __future__ import annotations
@@ -37,47 +35,41 @@ def main(argv=None) -> int:
     parser.add_argument("--num-images", type=int, default=2534)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    from cxr_gan.data import kermany
+
+    kermany.scan(args.data)  # A bad --data is one message.
 
     import numpy as np
 
     from cxr_gan import plots
-    from cxr_gan.data import kermany
     from cxr_gan.fid.features import FeatureExtractor
-    from cxr_gan.fid.memorization import memorization_check
-    from cxr_gan.fid.report import format_fid_result, score_against_files
-    from cxr_gan.fid.returned import training_files
+    from cxr_gan.fid.report import format_fid_result
+    from cxr_gan.fid.run_scores import holdout_files, score_run, training_files
     from cxr_gan.gan.generate import generate_pngs
-    from cxr_gan.io import cache_dir, read_json, write_json
+    from cxr_gan.io import cache_dir, read_json
 
     run, out, data = Path(args.run), Path(args.out), Path(args.data)
     config = read_json(run / "config.json")
     stem = Path(args.generator).stem
     generated = run / f"generated-{stem}-s{args.seed}"
     train = training_files(run, data)  # The run's own training images, checked by digest.
-    parts = kermany.split_records(kermany.scan(data), config["split"],
-                                  seed=config["split_seed"])
-    holdout = [data / r.path for r in parts["test"] if r.label == config["label"]]
+    holdout = holdout_files(run, data)
     out.mkdir(parents=True, exist_ok=True)
     commands = [
         f"python train_gan.py generate --generator {run / args.generator} --num-images "
         f"{args.num_images} --seed {args.seed} --out {generated}",
-        f"python benchmarks/gan_results.py --run {run} --data {data} --out {out} --generator "
-        f"{args.generator}  # real: the {len(train)} files of {run}/manifest.csv; hold-out: "
-        f"the {len(holdout)} test {config['label']} images of split {config['split']}",
+        f"python evaluate.py score --run {run} --fake {generated} --data {data} --out {out}"
+        f"  # real: the {len(train)} files of {run}/manifest.csv; hold-out: the "
+        f"{len(holdout)} test {config['label']} images of split {config['split']}",
     ]
     start = time.perf_counter()
     if not generated.is_dir():
         generate_pngs(run / args.generator, args.num_images, args.seed, generated)
     extractor = FeatureExtractor(cache_dir=cache_dir(None) / "fid")
-    result = score_against_files(extractor, train, generated,
-                                 f"{run.name} training images ({len(train)})")
+    result = score_run(run, generated, out, data, extractor=extractor, suffix=f"-{stem}")
     print(format_fid_result(result))
-    write_json(out / f"fid-{stem}.json", result)
-    memo = out / f"memorization-{stem}"
-    summary = memorization_check(train, generated, memo, holdout_dir=holdout,
-                                 extractor=extractor)
-    (memo / "closest_pairs.png").unlink()  # It shows training radiographs: not published.
-    print(f"memorisation: {summary['copies']} copies, {summary['near_copies']} near-copies flagged")
+    (out / f"memorization-{stem}" / "closest_pairs.png").unlink()  # Shows training radiographs.
+    print(f"memorisation: {result['copies']} copies, {result['near_copies']} near-copies flagged")
 
     from PIL import Image
 
@@ -98,4 +90,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from cxr_gan import cli
+
+    sys.exit(cli.run_script(main))

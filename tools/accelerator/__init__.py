@@ -1,0 +1,1 @@
+"""The lent-GPU workflow: prepare a payload, run a plan there, score what comes back."""
