@@ -35,8 +35,9 @@ def _parser():
     train.add_argument("--preset", choices=sorted(PRESETS), default=None,
                        help="architecture: 'paper' (the paper's text), 'paper-code' (the "
                             "authors' DCGAN.py), 'efficient' (128 px, a quarter of the widths, "
-                            "DiffAugment + EMA: quality on a CPU), 'demo' (small, CPU); "
-                            "default: demo without --data, paper with it")
+                            "DiffAugment + EMA: quality on a CPU), 'demo' (64 px, small), "
+                            "'phantoms' (demo tuned for the synthetic phantoms); default: "
+                            "phantoms without --data, paper with it")
     train.add_argument("--epochs", type=cli.positive_int, default=None, metavar="N",
                        help="epochs to train to (default: the preset's; an epoch is "
                             "floor(n_images / batch) generator updates)")

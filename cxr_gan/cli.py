@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
+import logging
 import os
 import signal
 import sys
@@ -143,6 +144,14 @@ def load_backend() -> None:
     quiet_backend_logs()
     with native_stderr_without(IMPORT_NOTICES):
         import keras  # noqa: F401
+    logging.getLogger("tensorflow").addFilter(_drop_retracing_notice)
+
+
+def _drop_retracing_notice(record) -> bool:
+    """TensorFlow's "N out of the last M calls ... triggered tf.function retracing": each new
+    classifier run builds a new model, so the count across runs crosses its threshold although
+    each model is traced once per input shape; a performance hint, not a problem to act on."""
+    return "triggered tf.function retracing" not in record.getMessage()
 
 
 # -- argument types: bad values fail in argparse, before any backend is imported ---------------

@@ -2,7 +2,7 @@
 
 Five stages, each a call of the same package functions the three scripts call:
 
-1. ``train_gan.py`` : the ``demo`` GAN learns the phantoms' NORMAL class (less the classifier's
+1. ``train_gan.py`` : the ``phantoms`` GAN learns the phantoms' NORMAL class (less the classifier's
    validation share of seed 0, so that its images may serve the classifier);
 2. ``train_gan.py generate`` : seeded PNGs with their provenance;
 3. ``evaluate.py score`` : FID, KID, precision, recall, density, coverage against the run's own
@@ -32,8 +32,8 @@ class DemoConfig:
     """The main job's settings (the README's figures were measured with these defaults).
 
     Attributes:
-        gan_epochs: Epochs of the ``demo`` preset.
-        gan_options: GAN options (``train_gan.py`` flags' ``GANOptions`` fields).
+        gan_preset: The GAN preset (``phantoms``: ``demo`` tuned for the phantoms).
+        gan_epochs: Its epochs.
         num_images: Generated images (the classifier's top-up needs about 280).
         methods: Classifier arms.
         image_size: Classifier input size in pixels.
@@ -42,10 +42,8 @@ class DemoConfig:
         seed: Seed of every stage.
     """
 
+    gan_preset: str = "phantoms"
     gan_epochs: int = 100
-    gan_options: tuple[tuple[str, object], ...] = (
-        ("diffaugment", ("translation", "cutout", "brightness", "contrast")),
-        ("ema_decay", 0.999))
     num_images: int = 300
     methods: tuple[str, ...] = ("none", "flip", "gan")
     image_size: int = 64
@@ -58,11 +56,13 @@ QUICK = DemoConfig(gan_epochs=4, num_images=300, methods=("none", "gan"), epochs
 
 
 def _stage(name: str, index: int, total: int, times: dict, work: Callable):
-    print(f"\n== [{index}/{total}] {name}", flush=True)
+    """Runs ``work()`` as stage ``index`` of ``total`` (0: the setup), printing its wall time."""
+    where = f"{index}/{total}" if index else "setup"
+    print(f"\n== [{where}] {name}", flush=True)
     start = time.perf_counter()
     result = work()
     times[name] = time.perf_counter() - start
-    print(f"== [{index}/{total}] {name}: {times[name]:.0f} s", flush=True)
+    print(f"== [{where}] {name}: {times[name]:.0f} s", flush=True)
     return result
 
 
@@ -93,9 +93,8 @@ def run_demo(out: Path | str, config: DemoConfig = DemoConfig(), cache: str | No
     steps = iter(range(1, total + 1))
     source = _stage("the synthetic phantoms", 0, total, times, lambda: resolve_data(None, cache))
     gan_dir, images, scores = out / "gan", out / "gan" / "generated", out / "gan" / "scores"
-    gan_config = make_run_config(None, "demo", config.gan_epochs, seed=config.seed,
-                                 options=dict(config.gan_options), cache_dir=cache,
-                                 validation_seeds=(config.seed,))
+    gan_config = make_run_config(None, config.gan_preset, config.gan_epochs, seed=config.seed,
+                                 cache_dir=cache, validation_seeds=(config.seed,))
     result = _stage("GAN training (train_gan.py)", next(steps), total, times,
                     lambda: train_gan(gan_config, gan_dir, verbose=verbose, cache=cache))
     print(summarize(result))

@@ -61,6 +61,21 @@ def tiny_phantoms(tmp_path_factory) -> Path:
     return ensure_phantom_dataset(tmp_path_factory.mktemp("cache"), spec)
 
 
+def assert_same_newest_checkpoint(run_a, run_b) -> None:
+    """Every array of the two runs' newest checkpoints is bitwise equal (the header, which
+    holds times and paths, aside): what a resumed run must share with an uninterrupted one."""
+    import numpy as np
+
+    from cxr_gan.checkpoints import list_checkpoints
+
+    a = np.load(list_checkpoints(run_a)[-1][1])
+    b = np.load(list_checkpoints(run_b)[-1][1])
+    assert a.files == b.files
+    for key in a.files:
+        if key != "header":
+            np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
 def run_python(body: str, **env_overrides: str):
     """Runs ``body`` (Python source) in a fresh process from the repository root, with the
     given environment variables set; returns the CompletedProcess."""

@@ -471,12 +471,17 @@ def _variables(value):
             keras.Variable(np.int64(value), name="step")]
 
 
+def _save_steps(run_dir, steps, fingerprint):
+    """Checkpoints of ``steps`` (each variable holding its step), the two newest kept."""
+    for step in steps:
+        checkpoints.save_checkpoint(run_dir, _variables(step), step,
+                                    {"fingerprint": fingerprint})
+    return run_dir / "checkpoints"
+
+
 def test_a_renamed_older_checkpoint_does_not_pass_for_the_newest(tmp_path, capsys):
     fingerprint = {"seed": 0}
-    for step in (4, 8):
-        checkpoints.save_checkpoint(tmp_path, _variables(step), step,
-                                    {"fingerprint": fingerprint})
-    folder = tmp_path / "checkpoints"
+    folder = _save_steps(tmp_path, (4, 8), fingerprint)
     os.replace(folder / "ckpt-000000004.npz", folder / "ckpt-000000099.npz")
     good, bad = checkpoints.stored_steps(tmp_path)
     assert [step for step, _ in good] == [4, 8] and bad == []
@@ -489,12 +494,8 @@ def test_a_renamed_older_checkpoint_does_not_pass_for_the_newest(tmp_path, capsy
 
 def test_rotation_deletes_only_the_runs_own_intact_checkpoints(tmp_path, capsys):
     fingerprint = {"seed": 0}
-    for step in (1, 2):
-        checkpoints.save_checkpoint(tmp_path, _variables(step), step,
-                                    {"fingerprint": fingerprint})
-    folder = tmp_path / "checkpoints"
-    checkpoints.save_checkpoint(tmp_path / "other", _variables(7), 7,
-                                {"fingerprint": {"seed": 1}})
+    folder = _save_steps(tmp_path, (1, 2), fingerprint)
+    _save_steps(tmp_path / "other", (7,), {"seed": 1})
     shutil.copyfile(tmp_path / "other" / "checkpoints" / "ckpt-000000007.npz",
                     folder / "ckpt-000000007.npz")  # A foreign one, newer by name.
     damaged = folder / "ckpt-000000009.npz"

@@ -85,6 +85,7 @@ def test_paper_values_only_beside_runs_on_the_pooled_split(tmp_path):
     assert "[95.5]" not in text and "shown only for runs on `--split pooled`" in text
 
 
+@pytest.mark.slow  # 10,000 bootstrap replicates per pair: half a minute.
 def test_gan_and_gan_crop_are_each_tested_against_every_method_with_intervals(tmp_path):
     from cxr_gan.evaluation.metrics import bootstrap_intervals
 

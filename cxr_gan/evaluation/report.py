@@ -21,7 +21,7 @@ from cxr_gan.classifier.augment import GAN_METHODS, uses_generator
 from cxr_gan.cli import BadFileError, MissingInputError, UserError
 from cxr_gan.evaluation import paper
 from cxr_gan.evaluation.metrics import mcnemar_exact, method_difference, metrics_from_counts
-from cxr_gan.io import atomic_write_text, read_json
+from cxr_gan.io import atomic_write_text, markdown_table, read_json
 from cxr_gan.plots import RocCurves, plot_roc_curves
 
 TABLE_1 = ("accuracy", "precision", "recall", "f1", "auc", "auc_thresholded", "fpr", "tpr")
@@ -323,29 +323,27 @@ def _fmt(value, key) -> str:
     return f"{value:.1f}" if key in PERCENT else f"{value:.3f}"
 
 
+def _table_1_cell(row: dict, key: str) -> str:
+    cell = _fmt(row[key], key)
+    if row["runs"] > 1:
+        cell += f" +- {_fmt(row[f'{key}_std'], key)}"
+    if row[f"{key}_paper"] is not None and not pd.isna(row[f"{key}_paper"]):
+        cell += f" [{_fmt(row[f'{key}_paper'], key)}]"
+    return cell
+
+
 def _table_1_lines(table1: pd.DataFrame) -> list[str]:
-    lines = ["| method | runs | " + " | ".join(TABLE_1) + " |",
-             "|---|---:|" + "---:|" * len(TABLE_1)]
-    for row in table1.to_dict("records"):
-        cells = []
-        for key in TABLE_1:
-            cell = _fmt(row[key], key)
-            if row["runs"] > 1:
-                cell += f" +- {_fmt(row[f'{key}_std'], key)}"
-            if row[f"{key}_paper"] is not None and not pd.isna(row[f"{key}_paper"]):
-                cell += f" [{_fmt(row[f'{key}_paper'], key)}]"
-            cells.append(cell)
-        lines.append(f"| {row['method']} | {row['runs']} | " + " | ".join(cells) + " |")
-    return lines
+    rows = [[row["method"], row["runs"], *(_table_1_cell(row, key) for key in TABLE_1)]
+            for row in table1.to_dict("records")]
+    return markdown_table(("method", "runs", *TABLE_1), rows,
+                          "l" + "r" * (1 + len(TABLE_1))).split("\n")
 
 
 def _table_2_lines(table2: pd.DataFrame) -> list[str]:
-    lines = ["| method | TN | FP | FN | TP |", "|---|---:|---:|---:|---:|"]
-    for row in table2.to_dict("records"):
-        cells = [f"{row[k]:.1f}" + (f" [{int(row[k + '_paper'])}]"
-                                    if not pd.isna(row[k + "_paper"]) else "") for k in COUNTS]
-        lines.append(f"| {row['method']} | " + " | ".join(cells) + " |")
-    return lines
+    rows = [[row["method"], *(f"{row[k]:.1f}" + (f" [{int(row[k + '_paper'])}]"
+                                                 if not pd.isna(row[k + "_paper"]) else "")
+                              for k in COUNTS)] for row in table2.to_dict("records")]
+    return markdown_table(("method", "TN", "FP", "FN", "TP"), rows, "lrrrr").split("\n")
 
 
 def _interval(value, low, high) -> str:
@@ -355,20 +353,18 @@ def _interval(value, low, high) -> str:
 
 
 def _differences_lines(differences: pd.DataFrame) -> list[str]:
-    def cell(row, key):
+    def cells(row, key):
         return (f"{100 * row[key + '_difference']:+.1f} [{100 * row[key + '_low']:+.1f}, "
-                f"{100 * row[key + '_high']:+.1f}] | {row[key + '_share_above_zero']:.2f}")
+                f"{100 * row[key + '_high']:+.1f}]", f"{row[key + '_share_above_zero']:.2f}")
 
     lines = ["", "Each GAN method against each other method over all their seeds: difference of "
              "the means (GAN method - method, percentage points) with its 95 % interval from "
              "10,000 bootstrap replicates that draw seeds and test images (paired), and the "
-             "share of replicates in which the GAN method is ahead:", "",
-             "| GAN method | runs | method | runs | accuracy | ahead | \"AUC\" | ahead |",
-             "|---|---:|---|---:|---|---:|---|---:|"]
-    lines += [f"| {r['gan_method']} | {r['gan_runs']} | {r['method']} | {r['runs']} | "
-              f"{cell(r, 'accuracy')} | {cell(r, 'auc_thresholded')} |"
-              for r in differences.to_dict("records")]
-    return lines
+             "share of replicates in which the GAN method is ahead:", ""]
+    rows = [[r["gan_method"], r["gan_runs"], r["method"], r["runs"], *cells(r, "accuracy"),
+             *cells(r, "auc_thresholded")] for r in differences.to_dict("records")]
+    return lines + markdown_table(("GAN method", "runs", "method", "runs", "accuracy", "ahead",
+                                   '"AUC"', "ahead"), rows, "lrlrlrlr").split("\n")
 
 
 def render_markdown(report: Report) -> str:
@@ -392,19 +388,20 @@ def render_markdown(report: Report) -> str:
         lines.append(f"- {name}: " + ", ".join(f"{k} {v}" for k, v in values.items()))
     if not report.intervals.empty:
         lines += ["", "Each run with its 95 % bootstrap interval (1000 resamples of the test "
-                  "images; percent):", "", "| method | seed | accuracy | \"AUC\" (TPR+TNR)/2 |",
-                  "|---|---:|---|---|"]
-        lines += [f"| {r.method} | {r.seed} | "
-                  f"{_interval(r.accuracy, r.accuracy_low, r.accuracy_high)} | "
-                  f"{_interval(r.auc_thresholded, r.auc_thresholded_low, r.auc_thresholded_high)} |"
-                  for r in report.intervals.itertuples()]
+                  "images; percent):", ""]
+        rows = [[r.method, r.seed, _interval(r.accuracy, r.accuracy_low, r.accuracy_high),
+                 _interval(r.auc_thresholded, r.auc_thresholded_low, r.auc_thresholded_high)]
+                for r in report.intervals.itertuples()]
+        lines += markdown_table(("method", "seed", "accuracy", '"AUC" (TPR+TNR)/2'), rows,
+                                "lrll").split("\n")
     if not report.mcnemar.empty:
         lines += ["", "McNemar's exact test, each GAN method against each other method on the "
                   "same test images (b: the GAN method right, the other wrong; c: the reverse):",
-                  "", "| GAN method | its seed | method | seed | b | c | p |",
-                  "|---|---:|---|---:|---:|---:|---:|"]
-        lines += [f"| {r.gan_method} | {r.gan_seed} | {r.method} | {r.seed} | {r.b} | {r.c} | "
-                  f"{r.p_value:.4g} |" for r in report.mcnemar.itertuples()]
+                  ""]
+        rows = [[r.gan_method, r.gan_seed, r.method, r.seed, r.b, r.c, f"{r.p_value:.4g}"]
+                for r in report.mcnemar.itertuples()]
+        lines += markdown_table(("GAN method", "its seed", "method", "seed", "b", "c", "p"), rows,
+                                "lrlrrrr").split("\n")
     if not report.differences.empty:
         lines += _differences_lines(report.differences)
     lines += ["", "Figure: roc.png (ROC curves of every run)."]

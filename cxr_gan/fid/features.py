@@ -70,9 +70,15 @@ class FeatureExtractor:
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self.model = build_fid_inception(load_fid_parameters(self.weights_path, cache_dir))
 
-    def from_arrays(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+    def from_arrays(self, batch: np.ndarray, pad_to: int | None = None) -> dict[str, np.ndarray]:
+        """Features of a batch of network inputs. ``pad_to``: a shorter batch is padded with
+        zeros to that size and the padding's rows dropped, so every call has one shape and the
+        compiled network is traced once, not again for each set's last, partial batch."""
+        n = len(batch)
+        if pad_to and n < pad_to:
+            batch = np.concatenate([batch, np.zeros((pad_to - n, *batch.shape[1:]), batch.dtype)])
         out = self.model.predict_on_batch(batch)
-        return {k: np.asarray(v, dtype=np.float32) for k, v in out.items()}
+        return {k: np.asarray(v, dtype=np.float32)[:n] for k, v in out.items()}
 
     def from_images(self, images: Sequence[Image.Image], batch_size: int = 32,
                     verbose: int = 1):
@@ -84,7 +90,7 @@ class FeatureExtractor:
         for first in range(0, len(images), batch_size):
             batch = np.stack([preprocess(im, self.preprocessing)
                               for im in images[first:first + batch_size]])
-            for key, value in self.from_arrays(batch).items():
+            for key, value in self.from_arrays(batch, pad_to=batch_size).items():
                 chunks[key].append(value)
             progress.add(len(batch))
         return {k: np.concatenate(v) for k, v in chunks.items()}
@@ -108,7 +114,7 @@ class FeatureExtractor:
 
         def flush():
             if batch:
-                for key, value in self.from_arrays(np.stack(batch)).items():
+                for key, value in self.from_arrays(np.stack(batch), pad_to=batch_size).items():
                     chunks[key].append(value)
                 batch.clear()
 

@@ -101,8 +101,9 @@ def _metric_line(metric, result: dict) -> str:
     """One registered metric's values, as it prints them."""
     values = [result.get(column) for column in metric.columns]
     if any(value is None for value in values):
-        return (f"{metric.label}: not computed (it needs more than {metric.min_images} images "
-                "a side)")
+        why = f" (it needs more than {metric.min_images} images a side)" if metric.min_images \
+            else ""
+        return f"{metric.label}: not computed{why}"
     if metric.name == "kid":
         return f"KID: {values[0]:.{metric.digits}f} +- {values[1]:.{metric.digits}f}"
     if len(values) == 1:

@@ -28,9 +28,14 @@ from __future__ import annotations
 import numpy as np
 from keras import ops
 
-# Column layout of one image's parameters.
-_GATE = {"translation": 0, "cutout": 3, "brightness": 6, "contrast": 8}
-N_PARAMETERS = 10
+# Column layout of one image's parameters (the draw order: it fixes every committed stream).
+COLUMNS = ("translation_gate", "translation_dx", "translation_dy", "cutout_gate",
+           "cutout_x", "cutout_y", "brightness_gate", "brightness_delta", "contrast_gate",
+           "contrast_factor")
+COLUMN = {name: index for index, name in enumerate(COLUMNS)}
+_GATE = {name: COLUMN[f"{name}_gate"] for name in ("translation", "cutout", "brightness",
+                                                     "contrast")}
+N_PARAMETERS = len(COLUMNS)
 ORDER = ("brightness", "contrast", "translation", "cutout")
 
 
@@ -49,16 +54,19 @@ def draw_parameters(rng: np.random.Generator, batch: int, size: int) -> np.ndarr
     delta; contrast gate, factor. Integers are stored exactly as float32.
     """
     shift, cut = translation_shift(size), cutout_size(size)
+    c = COLUMN
     out = np.empty((batch, N_PARAMETERS), np.float32)
-    out[:, 0] = rng.random(batch)
-    out[:, 1:3] = rng.integers(-shift, shift + 1, size=(batch, 2))
-    out[:, 3] = rng.random(batch)
+    out[:, c["translation_gate"]] = rng.random(batch)
+    out[:, c["translation_dx"]:c["translation_dy"] + 1] = rng.integers(
+        -shift, shift + 1, size=(batch, 2))
+    out[:, c["cutout_gate"]] = rng.random(batch)
     # DiffAugment: offset in [0, size + (1 - cut % 2)).
-    out[:, 4:6] = rng.integers(0, size + (1 - cut % 2), size=(batch, 2))
-    out[:, 6] = rng.random(batch)
-    out[:, 7] = rng.random(batch) - 0.5
-    out[:, 8] = rng.random(batch)
-    out[:, 9] = rng.random(batch) + 0.5
+    out[:, c["cutout_x"]:c["cutout_y"] + 1] = rng.integers(0, size + (1 - cut % 2),
+                                                           size=(batch, 2))
+    out[:, c["brightness_gate"]] = rng.random(batch)
+    out[:, c["brightness_delta"]] = rng.random(batch) - 0.5
+    out[:, c["contrast_gate"]] = rng.random(batch)
+    out[:, c["contrast_factor"]] = rng.random(batch) + 0.5
     return out
 
 
@@ -114,16 +122,19 @@ def diff_augment(x, params, p, policy: tuple[str, ...]):
         if transform not in policy:
             continue
         gate = _gate(params, transform, p)
+        c = COLUMN
         if transform == "brightness":
-            x = x + (gate * params[:, 7])[:, None, None, None]
+            x = x + (gate * params[:, c["brightness_delta"]])[:, None, None, None]
         elif transform == "contrast":
-            factor = 1.0 + gate * (params[:, 9] - 1.0)
+            factor = 1.0 + gate * (params[:, c["contrast_factor"]] - 1.0)
             mean = ops.mean(x, axis=(1, 2, 3), keepdims=True)
             x = (x - mean) * factor[:, None, None, None] + mean
         elif transform == "translation":
-            x = translate(x, gate * params[:, 1], gate * params[:, 2])
+            x = translate(x, gate * params[:, c["translation_dx"]],
+                          gate * params[:, c["translation_dy"]])
         else:
-            mask = cutout_mask(params[:, 4], params[:, 5], size, cutout_size(size))
+            mask = cutout_mask(params[:, c["cutout_x"]], params[:, c["cutout_y"]], size,
+                               cutout_size(size))
             keep = 1.0 - gate[:, None, None, None] * (1.0 - mask)
             x = x * keep
     return x

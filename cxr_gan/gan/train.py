@@ -553,14 +553,14 @@ def make_run_config(data: str | None, preset: str | None, epochs: int | None,
     """Resolves user options into a ``GANRunConfig``.
 
     Without ``data`` the embedded synthetic phantoms are made (once) and used, with the
-    ``demo`` preset unless another is named; with ``data`` the default preset is ``paper``.
+    ``phantoms`` preset unless another is named; with ``data`` the default preset is ``paper``.
     ``options`` changes fields of the preset's ``GANOptions`` (``None`` values keep the
     preset's), each recorded with its source. ``validation_seeds``: the classifier seeds whose
     validation shares the GAN leaves out (default (): none, every training image of the class,
     as the paper; ``train_gan.py --exclude-validation`` defaults to the classifier's seed 0).
     """
     source = resolve_data(data, cache_dir)
-    chosen = get_preset(preset or ("demo" if data is None else "paper"))
+    chosen = get_preset(preset or ("phantoms" if data is None else "paper"))
     try:
         chosen = with_options(chosen, **(options or {}))
     except ValueError as error:
