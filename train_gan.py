@@ -13,7 +13,6 @@ KERAS_BACKEND=tensorflow (default) or KERAS_BACKEND=jax.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import sys
 

@@ -160,7 +160,7 @@ def test_train_gan_defaults_to_train_and_names_generate():
 @pytest.mark.parametrize("script, argv, message", [
     ("train_gan.py", ["--epochs", "0", "--out", "x"], "--epochs: must be an integer >= 1, got 0"),
     ("train_gan.py", ["--batch-size", "1", "--out", "x"], "--batch-size: must be an integer >= 2"),
-    ("train_classifier.py", ["--augment", "warp", "--out", "x"], "invalid value warp"),
+    ("train_classifier.py", ["--augment", "warp", "--out", "x"], "invalid value 'warp'"),
     ("train_classifier.py", ["--seeds", "-1", "--out", "x"], "must be an integer >= 0"),
     ("evaluate.py", ["memorization", "--train", "a", "--fake", "b", "--out", "c",
                      "--percentile", "150"], "must be a number in (0, 100)"),

@@ -1,5 +1,5 @@
-"""The main job's path, smaller: the GAN trains a few epochs, its images feed the classifier,
-and every arm must rank the phantoms (never one class for every image again)."""
+"""The main job's path, smaller: the GAN trains a few epochs and generates, the classifier arms
+train on the phantoms, and each must rank them (never one class for every image again)."""
 
 import json
 

@@ -156,7 +156,7 @@ def test_cli_refuses_ada_without_transforms_in_one_line(tmp_path):
         from cxr_gan.cli import run_script
         import train_gan
         sys.exit(run_script(train_gan.main, ['--out', {str(tmp_path / 'r')!r},
-                                             '--ada-target', '0.6']))
+                                             '--preset', 'demo', '--ada-target', '0.6']))
     """)
     assert done.returncode == 2
     assert "ADA needs transforms to apply: give --diffaugment POLICY too." in done.stderr

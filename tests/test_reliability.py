@@ -540,8 +540,6 @@ def test_the_classifiers_lock_message_promises_no_checkpoint(tmp_path):
 
 
 def test_the_gan_manifest_lists_the_left_out_validation_images(tiny_phantoms):
-    import csv
-
     from cxr_gan.gan.train import prepare_training_images
 
     config = _config(tiny_phantoms, 1)

@@ -20,7 +20,6 @@ the classes (and ``none`` trains on the imbalanced data, as the paper's baseline
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from pathlib import Path
 from typing import Sequence

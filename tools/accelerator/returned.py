@@ -20,7 +20,6 @@ error; every part is checked (uint8, shape (n, s, s), its recorded count) before
 
 from __future__ import annotations
 
-import argparse
 import re
 import shutil
 import sys
