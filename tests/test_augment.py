@@ -59,3 +59,14 @@ def test_top_up_counts_sources_and_seeds():
         augment.top_up(normal, 25, "gan", config, 0, gan[:5])
     with pytest.raises(ValueError, match="method"):
         augment.top_up(normal, 5, "rotate", config, 0)
+
+
+def test_each_method_keeps_the_random_stream_the_committed_runs_drew():
+    from cxr_gan.classifier.augment import GAN_METHODS, METHOD_REGISTRY
+
+    # The ids are the positions in the tuple the committed runs drew from (METHODS.index).
+    old = ("none", "flip", "crop", "clip", "brightness", "contrast", "gan", "gan+crop")
+    assert {name: m.stream_id for name, m in METHOD_REGISTRY.items()} == {
+        name: index for index, name in enumerate(old)}
+    assert GAN_METHODS == ("gan", "gan+crop")
+    assert len({m.stream_id for m in METHOD_REGISTRY.values()}) == len(METHOD_REGISTRY)
