@@ -142,14 +142,14 @@ def closing_lines(out: Path, data: Path, figures: dict, scored: bool) -> str:
         lines.append(f"GAN: FID-768 {gan['fid_768']:.3f}, KID {gan['kid_mean']:.3f}, precision "
                      f"{gan['precision']:.3f}, recall {gan['recall']:.3f}, {gan['copies']} "
                      "copies of a training image")
-    majority = None
     for method, metrics in figures["classifier"].items():
-        n = metrics["tn"] + metrics["fp"] + metrics["fn"] + metrics["tp"]
-        majority = max(metrics["fn"] + metrics["tp"], metrics["tn"] + metrics["fp"]) / n
         lines.append(f"classifier {method:>5}: accuracy {metrics['accuracy']:.3f}, ROC AUC "
                      f"{metrics['auc']:.3f} (TN {metrics['tn']} FP {metrics['fp']} FN "
                      f"{metrics['fn']} TP {metrics['tp']})")
-    if majority is not None:
+    if figures["classifier"]:  # Every arm is tested on the same images.
+        counts = next(iter(figures["classifier"].values()))
+        n = counts["tn"] + counts["fp"] + counts["fn"] + counts["tp"]
+        majority = max(counts["fn"] + counts["tp"], counts["tn"] + counts["fp"]) / n
         lines.append(f"(calling every test image the majority class scores accuracy "
                      f"{majority:.3f} and ROC AUC 0.5)")
     lines += ["Open:", f"  {out / 'report' / 'report.md'}  (tables 1-3 beside the paper's "

@@ -37,6 +37,7 @@ class QualityMetric:
             warning says so); 0 for none.
         min_images: At or below this many images a side it is not computed (columns None).
         history: Tracked while training: result column -> ``history.csv`` column (empty: not).
+        with_spread: Its two columns are a value and its spread, printed ``label: v +- s``.
     """
 
     name: str
@@ -47,6 +48,7 @@ class QualityMetric:
     meaningful_size: int = 0
     min_images: int = 0
     history: tuple[tuple[str, str], ...] = ()
+    with_spread: bool = False
 
 
 METRICS: dict[str, QualityMetric] = {}
@@ -79,7 +81,7 @@ register_metric("fid_2048", label="FID-2048", columns=("fid_2048",),
 
 
 @register_metric("kid", label="KID", columns=("kid_mean", "kid_std"), digits=5,
-                 meaningful_size=100, history=(("kid_mean", "kid"),))
+                 meaningful_size=100, history=(("kid_mean", "kid"),), with_spread=True)
 def _kid(real: Features, fake: Features) -> dict[str, float]:
     """Unbiased cubic-kernel MMD^2 on pool3 features over 100 subsets (Binkowski et al.)."""
     mean, std = kid(real["f2048"], fake["f2048"])

@@ -104,8 +104,8 @@ def _metric_line(metric, result: dict) -> str:
         why = f" (it needs more than {metric.min_images} images a side)" if metric.min_images \
             else ""
         return f"{metric.label}: not computed{why}"
-    if metric.name == "kid":
-        return f"KID: {values[0]:.{metric.digits}f} +- {values[1]:.{metric.digits}f}"
+    if metric.with_spread:
+        return f"{metric.label}: {values[0]:.{metric.digits}f} +- {values[1]:.{metric.digits}f}"
     if len(values) == 1:
         return f"{metric.label}: {values[0]:.{metric.digits}f}"
     return "   ".join(f"{column}: {value:.{metric.digits}f}"
