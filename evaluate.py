@@ -36,10 +36,15 @@ def _parser():
                       help="folder of real images, searched recursively (no default: give "
                            "--real or --run)")
     real.add_argument("--run", default=None, metavar="DIR",
-                      help="a train_gan.py run directory: the real images are the folder of the "
-                           "class it learned, DATA/train/NORMAL of its config.json (no default: "
-                           "give --real or --run)")
+                      help="a train_gan.py run directory: the real images are the files it "
+                           "trained on (its manifest.csv, checked by its data digest) (no "
+                           "default: give --real or --run)")
     fid.add_argument("--fake", required=True, metavar="DIR", help="folder of generated images")
+    fid.add_argument("--ceiling", action="store_true",
+                     help="with --run: also the resolution's ceiling, the training images at "
+                          "the generator's size (as the GAN saw them) scored like generated "
+                          "ones, in a table of equal set sizes (README 'The resolution's "
+                          "ceiling')")
     fid.add_argument("--headline", choices=("768", "2048"), default="768",
                      help="which FID is printed first (both are always computed)")
     fid.add_argument("--json", default=None, metavar="FILE",
@@ -94,14 +99,20 @@ def _refuse_existing(path: Path, what: str) -> None:
 
 
 def _fid(args) -> int:
-    from cxr_gan.fid.report import fid_between_folders, format_fid_result, real_folder_of_run
+    from cxr_gan.fid.report import fid_against_run, fid_between_folders, format_fid_result
     from cxr_gan.io import write_json
 
     if args.json:
         _refuse_existing(Path(args.json), "a result")
-    real = args.real or real_folder_of_run(args.run)
-    result = fid_between_folders(real, args.fake, weights=args.fid_weights,
-                                 cache_dir=args.cache_dir, preprocessing=args.preprocessing)
+    if args.ceiling and not args.run:
+        raise cli.OptionError("--ceiling needs --run (the generator's size and resize filter "
+                              "come from the run's config.json).")
+    options = dict(weights=args.fid_weights, cache_dir=args.cache_dir,
+                   preprocessing=args.preprocessing)
+    if args.run:
+        result = fid_against_run(args.run, args.fake, ceiling=args.ceiling, **options)
+    else:
+        result = fid_between_folders(args.real, args.fake, **options)
     print(format_fid_result(result, headline=args.headline))
     if args.json:
         write_json(args.json, result)

@@ -34,7 +34,9 @@ def _parser():
     train.add_argument("--preset", choices=sorted(PRESETS), default=None,
                        help="architecture: 'paper' (the paper's text), 'paper-code' (the "
                             "authors' DCGAN.py), 'efficient' (128 px, a quarter of the widths, "
-                            "DiffAugment + EMA: quality on a CPU), 'demo' (64 px, small), "
+                            "DiffAugment + EMA: quality on a CPU), 'fastgan' (Liu et al. 2021: "
+                            "SLE generator, self-supervised discriminator, 128 px), 'demo' "
+                            "(64 px, small), "
                             "'phantoms' (demo tuned for the synthetic phantoms); default: "
                             "phantoms without --data, paper with it")
     train.add_argument("--epochs", type=cli.positive_int, default=None, metavar="N",
@@ -103,6 +105,11 @@ def _add_gan_options(train) -> None:
                        help="exponential moving average of the generator's weights (e.g. "
                             "0.999); it samples, is scored and is saved as generator.keras "
                             "(default: the preset's; efficient 0.999, the others off)")
+    train.add_argument("--reconstruction", type=cli.non_negative_float, default=None,
+                       metavar="WEIGHT",
+                       help="weight of FastGAN's self-supervised L1 reconstruction in D's loss "
+                            "(fastgan preset only; default: the preset's, fastgan 1.0; 0: none, "
+                            "and no decoders)")
     train.add_argument("--fid-every", type=cli.non_negative_int, default=0, metavar="N",
                        help="every N epochs (and at the last), FID-768 and KID of a fixed "
                             "generated set against the training images: history.csv, "
@@ -123,7 +130,8 @@ def _gan_options(args) -> dict:
                                   f"given with transforms ({', '.join(policy)}).")
         policy = () if policy == ("none",) else policy
     return {"loss": args.loss, "spectral_norm": args.spectral_norm, "r1_gamma": args.r1,
-            "diffaugment": policy, "ada_target": args.ada_target, "ema_decay": args.ema}
+            "diffaugment": policy, "ada_target": args.ada_target, "ema_decay": args.ema,
+            "reconstruction": args.reconstruction}
 
 
 # What --resume may be given with: the target, how often it checkpoints, scores and logs, and
@@ -144,6 +152,7 @@ RESUME_COMPARED = {
     "diffaugment": lambda c: tuple(c.preset.options.diffaugment),
     "ada_target": lambda c: c.preset.options.ada_target,
     "ema": lambda c: c.preset.options.ema_decay,
+    "reconstruction": lambda c: c.preset.options.reconstruction,
 }
 
 

@@ -82,6 +82,7 @@ def render_benchmarks(records_path: Path) -> str:
     lines += _growth(records)
     lines += _bf16(records)
     lines += _efficient(records)
+    lines += _fastgan(records_path.parent / "cpu-20261201.jsonl")
     lines += _crash_soak(records_path.parent / "crash-soak.jsonl")
     lines += _fid_memory(records_path.parent / "fid-memory.jsonl")
     lines += _data_parallel()
@@ -353,6 +354,33 @@ def _efficient(records) -> list[str]:
     for r in found:
         lines.append(f"| {r['candidate']} | {r['options']} | {r['seconds_per_update']:.3f} | "
                      f"{r['minutes_for_5000_updates']:.0f} | {_met(r['fits_budget'])} |")
+    return lines + [""]
+
+
+def _fastgan(path: Path) -> list[str]:
+    """The fastgan preset's candidates (bench_fastgan.py, measured in their own session)."""
+    found = _pick(_load(path), "fastgan-preset") if path.is_file() else []
+    if not found:
+        return []
+    where = found[0]["machine"]
+    lines = [
+        "## The `fastgan` preset's size (issue #24)", "",
+        "Budget: the full run in at most 60 minutes of training. 128-px FastGAN candidates "
+        "(hinge, spectral norm in D, DiffAugment colour + translation, EMA, L1 reconstruction "
+        "unless said), `fit` over the project's batches, median of 3 timings of 10 steps after "
+        "3 warm-up steps (`python benchmarks/bench_fastgan.py`, records in "
+        f"`{_relative(path)}`). GFLOP: matrix products only (`cxr_gan.gan.flops`), the "
+        "decoders' share on the real batch included. Machine: "
+        f"{where['cpu']} family {where['cpu_family']} model {where['cpu_model']}, "
+        f"{where['cpus']} CPUs, load average at the start {where['load_average_at_start']}; "
+        f"FP32 GEMM {found[0]['gemm_gflops']:.0f} GFLOP/s in the same process.", "",
+        "| candidate | s / update | GFLOP / step | GFLOP/s | of GEMM | updates in 60 min |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in found:
+        lines.append(f"| {r['candidate']} | {r['seconds_per_update']:.3f} | "
+                     f"{r['step_gflop']:.1f} | {r['achieved_gflops']:.1f} | "
+                     f"{r['ratio_to_gemm']:.0%} | {r['updates_in_60_minutes']} |")
     return lines + [""]
 
 

@@ -24,6 +24,22 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+def write_ceiling(extractor, train, generated: Path, config: dict, stem: Path) -> None:
+    """The ceiling table (``cxr_gan.fid.ceiling``) as ``stem.md`` and ``stem.json``."""
+    import dataclasses
+    import json
+
+    from cxr_gan.fid.ceiling import ceiling_table, format_ceiling
+
+    fake, _ = extractor.folder_statistics(generated)
+    rows = ceiling_table(extractor, train, fake, int(config["preset"]["image_size"]),
+                         config.get("resize_filter", "bilinear"))
+    stem.with_suffix(".md").write_text(format_ceiling(rows) + "\n")
+    stem.with_suffix(".json").write_text(json.dumps([dataclasses.asdict(r) for r in rows],
+                                                    indent=2) + "\n")
+    print(format_ceiling(rows))
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -34,6 +50,8 @@ def main(argv=None) -> int:
                         help="file in --run to sample (e.g. generator_best.keras)")
     parser.add_argument("--num-images", type=int, default=2534)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--ceiling", action="store_true",
+                        help="also the resolution's ceiling table (evaluate.py fid --ceiling)")
     args = parser.parse_args(argv)
     from cxr_gan.data import kermany
 
@@ -70,6 +88,10 @@ def main(argv=None) -> int:
     print(format_fid_result(result))
     (out / f"memorization-{stem}" / "closest_pairs.png").unlink()  # Shows training radiographs.
     print(f"memorisation: {result['copies']} copies, {result['near_copies']} near-copies flagged")
+    if args.ceiling:
+        write_ceiling(extractor, train, generated, config, out / f"ceiling-{stem}")
+        commands.append(f"python evaluate.py fid --run {run} --fake {generated} --ceiling "
+                        f"--json {out / f'ceiling-{stem}.json'}")
 
     from PIL import Image
 

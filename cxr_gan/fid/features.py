@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image
 
 from cxr_gan.cli import UserError
-from cxr_gan.data.images import ImageReadError, open_image
+from cxr_gan.data.images import ImageReadError, open_image, read_grayscale
 from cxr_gan.imageops import resize_bilinear_half_pixel
 from cxr_gan.io import atomic_write_bytes, list_images
 
@@ -95,10 +95,14 @@ class FeatureExtractor:
             progress.add(len(batch))
         return {k: np.concatenate(v) for k, v in chunks.items()}
 
-    def from_files(self, paths: Sequence[Path], batch_size: int = 32, verbose: int = 1):
+    def from_files(self, paths: Sequence[Path], batch_size: int = 32, verbose: int = 1,
+                   at_size: int | None = None, resize_filter: str = "bilinear"):
         """Features of image files, read by the project's one reader (``open_image``: 16-bit
         images stretched as in training) and streamed: only one batch of decoded images is held
         at a time, whatever their size. Unreadable files are skipped with a warning.
+        ``at_size``: each image first becomes what a GAN of that resolution trains on
+        (``read_grayscale``: gray, resized to ``at_size`` with ``resize_filter``, uint8), so
+        that it reaches the network as a generated image of that size does.
 
         Returns:
             ``(features, used, skipped)``: ``used`` the paths read, ``skipped`` ``(path,
@@ -120,7 +124,9 @@ class FeatureExtractor:
 
         for path in paths:
             try:
-                batch.append(preprocess(open_image(path), self.preprocessing))
+                image = (open_image(path) if at_size is None else Image.fromarray(
+                    read_grayscale(path, at_size, resize_filter), mode="L"))
+                batch.append(preprocess(image, self.preprocessing))
                 used.append(str(path))
             except ImageReadError as error:
                 warnings.warn(f"Skipping {error.path}: {error.reason}", stacklevel=2)
@@ -142,8 +148,10 @@ class FeatureExtractor:
         features, meta = self.files_statistics(list_images(folder, skipped=unread), str(folder))
         return features, {**meta, "skipped": unread + list(meta["skipped"])}
 
-    def files_statistics(self, paths: Sequence[Path], name: str):
-        """Features of ``paths``, cached by file list, contents, network and preprocessing.
+    def files_statistics(self, paths: Sequence[Path], name: str, at_size: int | None = None,
+                         resize_filter: str = "bilinear"):
+        """Features of ``paths``, cached by file list, contents, network, preprocessing and
+        ``at_size`` (see ``from_files``).
 
         Returns:
             ``(features, meta)``: ``{"f768", "f2048"}`` arrays and ``{"folder": name, "n",
@@ -156,12 +164,15 @@ class FeatureExtractor:
             key.update(hashlib.sha256(path.read_bytes()).digest())
         key.update(self.weights_sha256.encode())
         key.update(self.preprocessing.encode())
+        if at_size is not None:
+            key.update(f"at {at_size} px, {resize_filter}".encode())
         cache = self.cache_dir / f"stats-{key.hexdigest()[:24]}.npz" if self.cache_dir else None
         if cache and cache.is_file():
             with np.load(cache) as data:
                 meta = json.loads(bytes(data["meta"]).decode())
                 return {k: data[k] for k in ("f768", "f2048")}, meta
-        features, used, skipped = self.from_files(paths)
+        features, used, skipped = self.from_files(paths, at_size=at_size,
+                                                  resize_filter=resize_filter)
         meta = {"folder": name, "n": len(used), "skipped": skipped, "paths": used}
         if cache:
             buffer = io.BytesIO()

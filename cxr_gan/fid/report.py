@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from cxr_gan.cli import UserError
@@ -91,10 +92,34 @@ def score_against_files(extractor, real_files, fake_folder: Path | str, real_nam
                   is_synthetic(fake_folder) or any(is_synthetic(p) for p in real_files[:1]))
 
 
-def real_folder_of_run(run_dir: Path | str) -> Path:
-    """The real images a GAN run learned from: ``DATA/train/LABEL`` of its config."""
-    config = read_json(Path(run_dir) / "config.json")
-    return Path(config["data"]) / "train" / config["label"]
+def fid_against_run(run_dir: Path | str, fake: Path | str, ceiling: bool = False,
+                    weights=None, cache_dir=None, preprocessing: str = "pil-bilinear",
+                    seed: int = 0) -> dict:
+    """``scores`` of generated images against the files the run trained on (its manifest);
+    with ``ceiling`` also the resolution's ceiling table (``cxr_gan.fid.ceiling``) under
+    ``"ceiling"`` (rows as dicts) and ``"ceiling_table"`` (Markdown)."""
+    from cxr_gan.fid.ceiling import ceiling_table, format_ceiling
+    from cxr_gan.fid.run_scores import training_files
+
+    run_dir = Path(run_dir)
+    files = training_files(run_dir)
+    extractor = FeatureExtractor(weights, resolve_cache_dir(cache_dir) / "fid", preprocessing)
+    result = score_against_files(extractor, files, fake, f"{run_dir} (its {len(files)} "
+                                                         "training files)")
+    if ceiling:
+        config = read_json(run_dir / "config.json")
+        size = int(config["preset"]["image_size"])
+        generated, _ = extractor.folder_statistics(fake)
+        rows = ceiling_table(extractor, files, generated, size,
+                             config.get("resize_filter", "bilinear"), seed)
+        result["ceiling"] = [dataclasses.asdict(row) for row in rows]
+        result["ceiling_table"] = format_ceiling(rows)
+        result["ceiling_note"] = (
+            f"the training images split once (seed {seed}) into halves A and B; every row at "
+            f"B's size against A, so that the k-NN radii of precision/recall/density/coverage "
+            f"compare; 'at {size} px': gray, resized to {size} px with the run's "
+            f"{config.get('resize_filter', 'bilinear')} filter, as the GAN trained on them")
+    return result
 
 
 def _metric_line(metric, result: dict) -> str:
@@ -132,4 +157,7 @@ def format_fid_result(result: dict, headline: str = "768") -> str:
         lines += [f"    {path}: {reason}" for path, reason in result["skipped"][:10]]
         if len(result["skipped"]) > 10:
             lines.append(f"    ... and {len(result['skipped']) - 10} more (see the JSON)")
+    if "ceiling_table" in result:
+        lines += ["", "The resolution's ceiling (" + result["ceiling_note"] + "):",
+                  result["ceiling_table"]]
     return "\n".join(lines)

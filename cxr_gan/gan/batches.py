@@ -3,7 +3,7 @@
 Batch ``s`` holds the real images, the discriminator's noise and the generator's noise of step
 ``s``, each drawn from a NumPy generator seeded with ``(seed, stream, s)`` (or ``(seed, stream,
 epoch)`` for the epoch permutation), and, when the preset's options need them, DiffAugment's
-parameters and WGAN-GP's interpolation weights. Nothing depends on what came before, so a run
+parameters, WGAN-GP's interpolation weights and FastGAN's reconstruction quarters. Nothing depends on what came before, so a run
 resumed at step ``s`` sees exactly the batches it would have seen, and TensorFlow and JAX see
 the same.
 
@@ -29,6 +29,7 @@ _STREAM_Z_D = 2
 _STREAM_Z_G = 3
 _STREAM_AUGMENT = 4
 _STREAM_ALPHA = 5
+_STREAM_CROP = 6
 
 
 def steps_per_epoch(n_images: int, preset: GANPreset) -> int:
@@ -105,6 +106,11 @@ class GANBatches:
             out["aug_real"] = draw(preset.real_batch)
             out["aug_fake"] = draw(preset.fake_batch)
             out["aug_gen"] = draw(preset.g_batch, critic_axis=False)
+        if options.reconstruction > 0:
+            # FastGAN's quarter to reconstruct, one per real image, as one-hot rows.
+            rng = np.random.default_rng([self.seed, _STREAM_CROP, step])
+            quarters = rng.integers(0, 4, size=(preset.real_batch, n_critic))
+            out["crop"] = np.eye(4, dtype=np.float32)[quarters]
         if options.gradient_penalty:
             rng = np.random.default_rng([self.seed, _STREAM_ALPHA, step])
             out["alpha"] = rng.random((preset.real_batch, n_critic), dtype=np.float32)

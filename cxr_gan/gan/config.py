@@ -17,6 +17,7 @@ from cxr_gan.gan.losses import LOSSES, get_loss
 from cxr_gan.io import to_jsonable
 
 DIFFAUGMENT_TRANSFORMS = ("translation", "cutout", "brightness", "contrast")
+STYLES = ("paper", "paper-code", "fastgan")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,6 +40,9 @@ class GANOptions:
         ada_kimg: Real images over which p can move from 0 to 1.
         ema_decay: Decay of the generator weights' exponential moving average; ``None``
             for no EMA generator.
+        reconstruction: Weight of FastGAN's self-supervised reconstruction term in D's loss
+            (L1 of two decoders' outputs from D's features of real images; ``fastgan`` style
+            only; 0 for none).
         sources: Where each option's value comes from.
     """
 
@@ -52,6 +56,7 @@ class GANOptions:
     ada_kimg: float = 100.0
     ema_decay: float | None = None
     sources: tuple[str, ...] = ()
+    reconstruction: float = 0.0
 
     def __post_init__(self):
         get_loss(self.loss)  # Raises for an unknown name.
@@ -65,9 +70,10 @@ class GANOptions:
             raise ValueError(f"`ada_target` must lie in (-1, 1). Received: {self.ada_target}")
         if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
             raise ValueError(f"`ema_decay` must lie in (0, 1). Received: {self.ema_decay}")
-        if self.n_critic < 1 or self.r1_gamma < 0 or self.gp_weight < 0 or self.ada_kimg <= 0:
-            raise ValueError("`n_critic` must be >= 1, `r1_gamma` and `gp_weight` >= 0, "
-                             "`ada_kimg` > 0.")
+        if (self.n_critic < 1 or self.r1_gamma < 0 or self.gp_weight < 0 or self.ada_kimg <= 0
+                or self.reconstruction < 0):
+            raise ValueError("`n_critic` must be >= 1, `r1_gamma`, `gp_weight` and "
+                             "`reconstruction` >= 0, `ada_kimg` > 0.")
 
     @property
     def augments(self) -> bool:
@@ -93,10 +99,13 @@ class GANPreset:
         latent_dim: Length of the noise vector z.
         image_size: Generated image height and width.
         channels: Generated image channels (grayscale replicated on 3, as the paper).
-        style: ``"paper"`` (text: BN + ReLU generator, BN + LeakyReLU discriminator) or
-            ``"paper-code"`` (the authors' DCGAN.py: LeakyReLU everywhere, no BN, dropout).
+        style: ``"paper"`` (text: BN + ReLU generator, BN + LeakyReLU discriminator),
+            ``"paper-code"`` (the authors' DCGAN.py: LeakyReLU everywhere, no BN, dropout) or
+            ``"fastgan"`` (Liu et al. 2021: SLE generator, self-supervised discriminator;
+            ``cxr_gan.gan.fastgan``).
         g_base: Generator's dense projection as (height, width, filters).
-        g_filters: Filters of the transposed convolutions before the output layer.
+        g_filters: Filters of the transposed convolutions before the output layer (fastgan:
+            of the up blocks at 8, 16, ..., image_size).
         g_kernel: Transposed-convolution kernel size.
         d_filters: Filters of the discriminator's convolutions.
         d_kernel: Discriminator kernel size.
@@ -112,6 +121,8 @@ class GANPreset:
         sources: Where each choice comes from.
         beta_2: Adam's second-moment decay, both networks.
         options: Loss, regularisers, augmentation and EMA (``GANOptions``).
+        decoder_filters: fastgan only: widths of the self-supervision decoders' up blocks
+            (8x8 -> image_size / 2).
     """
 
     name: str
@@ -139,10 +150,21 @@ class GANPreset:
     sources: tuple[str, ...] = ()
     beta_2: float = 0.999
     options: GANOptions = GANOptions()
+    decoder_filters: tuple[int, ...] = ()
 
     def __post_init__(self):
-        if self.style not in ("paper", "paper-code"):
-            raise ValueError(f"`style` must be 'paper' or 'paper-code'. Received: {self.style!r}")
+        if self.style not in STYLES:
+            raise ValueError(f"`style` must be one of {STYLES}. Received: {self.style!r}")
+        if self.options.reconstruction > 0 and not (self.style == "fastgan"
+                                                    and self.decoder_filters):
+            raise ValueError(f"Preset {self.name!r}: the reconstruction term needs the fastgan "
+                             "style's decoders (--preset fastgan).")
+        if self.style == "fastgan":
+            from cxr_gan.gan.fastgan import check_shape
+
+            check_shape(self.image_size, self.g_base, self.g_filters, self.d_filters,
+                        self.decoder_filters)
+            return
         if self.sampling not in ("permutation", "replacement"):
             raise ValueError(
                 f"`sampling` must be 'permutation' or 'replacement'. Received: {self.sampling!r}"
@@ -312,6 +334,68 @@ PRESETS["efficient"] = dataclasses.replace(
 )
 
 
+_FASTGAN_SOURCE = (
+    "Liu et al. 2021 (FastGAN, ICLR; arXiv 2101.04775) and the design of its reference code: "
+    "z 256 -> 4x4 (transposed conv, BN, GLU) -> nearest-upsampling GLU blocks (two GLU convs "
+    "at 8, 32 and 128) to 128x128 with skip-layer excitation 4->64 and 8->128, 3x3 conv, tanh; "
+    "D: 4x4 s2 stem, down blocks (4x4 s2 conv + 3x3 conv | 2x2 avg pool + 1x1 conv, averaged) to "
+    "8x8, SLE stem->8x8, 1x1 conv, 4x4 valid conv to 5x5 logits; decoders reconstruct the real "
+    "image from D's 8x8 features and a random quarter of it from the matching quarter of the "
+    "16x16 features; hinge loss; spectral norm in D; Adam 2e-4, betas (0.5, 0.999); batch 8; "
+    "DiffAugment colour + translation; EMA 0.999")
+_FASTGAN_DEVIATIONS = (
+    "this project (cxr_gan.gan.fastgan docstring): L1 reconstruction instead of LPIPS (no VGG "
+    "weights here); no noise injection, no spectral norm in G (BN follows every conv but the "
+    "last; SN's kernel write is lost under JAX); one resolution in D (no 'small' branch and "
+    "decoder); decoders output 64x64; one quarter per image; plain hinge margin 1")
+
+# FastGAN at 128x128 with widths sized for a 2-core CPU (ngf = ndf = 16 of the reference
+# code's 64; benchmarks/bench_fastgan.py, BENCHMARKS.md).
+PRESETS["fastgan"] = GANPreset(
+    name="fastgan",
+    latent_dim=256,
+    image_size=128,
+    channels=3,
+    style="fastgan",
+    g_base=(4, 4, 256),
+    g_filters=(128, 64, 32, 32, 16),
+    g_kernel=3,
+    d_filters=(16, 32, 64, 128, 256),
+    d_kernel=4,
+    d_first_stride=2,
+    d_dropout=0.0,
+    init_stddev=0.02,
+    leaky_slope=0.2,
+    d_learning_rate=2e-4,
+    g_learning_rate=2e-4,
+    beta_1=0.5,
+    real_batch=8,
+    fake_batch=8,
+    g_batch=8,
+    sampling="permutation",
+    epochs=100,
+    sources=(
+        _FASTGAN_SOURCE,
+        _FASTGAN_DEVIATIONS,
+        "this project: widths 1/4 of the reference code's (ngf = ndf = 16; G 256, 128, 64, 32, "
+        "32, 16 at 4..128 px; D 16, 32, 64, 128 at 64..8 px, head 256; decoders 32, 16, 16), "
+        "chosen by step time on a 2-core CPU (benchmarks/bench_fastgan.py; BENCHMARKS.md)",
+    ),
+    decoder_filters=(32, 16, 16),
+    options=GANOptions(
+        loss="hinge",
+        spectral_norm=True,
+        diffaugment=("translation", "brightness", "contrast"),
+        ema_decay=0.999,
+        reconstruction=1.0,
+        sources=(
+            "loss=hinge, spectral_norm, reconstruction=1.0 (L1): " + _FASTGAN_SOURCE,
+            "diffaugment (FastGAN's 'color,translation'): " + _DIFFAUGMENT_SOURCE,
+            "ema_decay=0.999 (FastGAN's 0.999 average): " + _EMA_SOURCE),
+    ),
+)
+
+
 def epochs_for_updates(preset: str, updates: int, n_images: int,
                        batch_size: int | None = None) -> int:
     """The fewest epochs that give ``updates`` generator updates on ``n_images`` training
@@ -390,13 +474,28 @@ IDENTITY_FIELDS = ("preset", "data", "synthetic", "split", "split_seed", "label"
                    "mixed_precision")
 
 
+# Fields added after runs were committed: at their defaults they are left out of the preset's
+# digest, so that those runs keep their checkpoints' fingerprints.
+_LATER_PRESET_FIELDS = {"decoder_filters": []}
+_LATER_OPTION_FIELDS = {"reconstruction": 0.0}
+
+
+def preset_digest(preset: GANPreset) -> str:
+    """sha256 (16 hex digits) of every architecture, batch and option field of ``preset``."""
+    data = to_jsonable(preset)
+    for fields, where in ((_LATER_PRESET_FIELDS, data), (_LATER_OPTION_FIELDS, data["options"])):
+        for name, default in fields.items():
+            if where.get(name) == default:
+                del where[name]
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
 def run_fingerprint(config: GANRunConfig) -> dict[str, Any]:
     """What a checkpoint must share with the run to be restored into it: seed, preset (its
     digest covers every architecture, batch and option field), split, training data digest."""
-    preset_json = json.dumps(to_jsonable(config.preset), sort_keys=True)
     return {
         "seed": config.seed, "preset": config.preset.name,
-        "preset_sha256": hashlib.sha256(preset_json.encode()).hexdigest()[:16],
+        "preset_sha256": preset_digest(config.preset),
         "g_batch": config.preset.g_batch, "real_batch": config.preset.real_batch,
         "fake_batch": config.preset.fake_batch, "split": config.split,
         "split_seed": config.split_seed, "label": config.label,
@@ -432,6 +531,9 @@ OPTION_SOURCES = {
                   "probability p; p moves by sign(r_t - target) * images / (ada_kimg * 1000) "
                   "each step, r_t = E[sign(D_logit(real))] of that step's real batch",
     "ema_decay": _EMA_SOURCE,
+    "reconstruction": "Liu et al. 2021 (FastGAN): D's decoders reconstruct real images from its "
+                      "8x8 and a quarter of its 16x16 features; L1 here (the paper's LPIPS "
+                      "needs VGG weights)",
 }
 
 

@@ -7,7 +7,10 @@ One step, for any preset (Goodfellow et al. 2014; Radford et al. 2016):
    that batch-norm statistics are never mixed across real and fake), then one Adam step on D.
    The terms are those of the preset's loss (``cxr_gan.gan.losses``; non-saturating by
    default: BCE from the logits), the penalty R1 or WGAN-GP's, A DiffAugment's transforms
-   (``cxr_gan.gan.augment``; the identity when off).
+   (``cxr_gan.gan.augment``; the identity when off). With FastGAN's self-supervision
+   (``options.reconstruction``) D's loss adds the decoders' L1 reconstruction of the real
+   batch from D's features (``cxr_gan.gan.fastgan``; a random quarter per image, given by the
+   batch's ``crop``).
 2. ADA: p follows the sign of D's logits on the step's real images.
 3. Generator: ``g_loss = loss(D(A(G(z_g))))``, one Adam step on G; then the EMA generator
    moves toward G.
@@ -39,12 +42,13 @@ al.'s reparameterisation). Both keep the kernel D uses at spectral norm ~1.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 
 import keras
 from keras import ops
 
-from cxr_gan.gan import losses
+from cxr_gan.gan import fastgan, losses
 from cxr_gan.gan.augment import ada_step, diff_augment
 from cxr_gan.gan.config import GANOptions
 
@@ -58,6 +62,8 @@ def metric_names(options: GANOptions) -> tuple[str, ...]:
         names += ("penalty",)
     if options.ada_target is not None:
         names += ("ada_p", "ada_r_t")
+    if options.reconstruction > 0:
+        names += ("reconstruction",)
     return names
 
 
@@ -111,11 +117,14 @@ class DCGAN(keras.Model):
         options: Loss, penalties, augmentation, EMA (``GANOptions``; defaults: plain DCGAN).
         ema_generator: A second generator of the same architecture, averaged toward
             ``generator`` after each step; required when ``options.ema_decay`` is set.
+        decoders: FastGAN's self-supervision decoders (``cxr_gan.gan.models.build_decoders``),
+            trained with D on its features of real images; required when
+            ``options.reconstruction`` > 0.
     """
 
     def __init__(self, generator: keras.Model, discriminator: keras.Model,
                  options: GANOptions = GANOptions(), ema_generator: keras.Model | None = None,
-                 **kwargs):
+                 decoders: keras.Model | None = None, **kwargs):
         super().__init__(**kwargs)
         self.generator = generator
         self.discriminator = discriminator
@@ -133,6 +142,14 @@ class DCGAN(keras.Model):
         self.ema_generator = ema_generator
         if ema_generator is not None:
             ema_generator.trainable = False
+        if (options.reconstruction > 0) != (decoders is not None):
+            raise ValueError("Give `decoders` exactly when `options.reconstruction` > 0.")
+        self.decoders = decoders
+        self.discriminator_features = None
+        if decoders is not None:
+            from cxr_gan.gan.models import discriminator_features
+
+            self.discriminator_features = discriminator_features(discriminator)
         # ADA starts at p = 0; without ADA the transforms always apply.
         self.augment_p = self.add_weight(
             shape=(), initializer=keras.initializers.Constant(
@@ -154,6 +171,12 @@ class DCGAN(keras.Model):
         # Listed so that Keras resets them at each epoch start.
         return list(self.trackers.values())
 
+    @property
+    def d_trainable_variables(self) -> list:
+        """What D's optimizer updates: D's weights, then the decoders' (when there are)."""
+        decoders = self.decoders.trainable_variables if self.decoders is not None else []
+        return list(self.discriminator_logits.trainable_variables) + list(decoders)
+
     def compile(self, d_optimizer, g_optimizer, **kwargs):
         """Sets the two optimizers and builds their state.
 
@@ -164,7 +187,7 @@ class DCGAN(keras.Model):
         super().compile(**kwargs)
         self.gan_optimizers = GANOptimizers(
             d_optimizer, g_optimizer,
-            self.discriminator.trainable_variables, self.generator.trainable_variables,
+            self.d_trainable_variables, self.generator.trainable_variables,
         )
         self.gan_optimizers.build()
         self.optimizer = self.gan_optimizers
@@ -185,12 +208,15 @@ class DCGAN(keras.Model):
 
         Generator and discriminator weights, batch-norm statistics, spectral-norm vectors and
         seed-generator state (dropout), both optimizers' slots and iteration counters, then
-        ADA's p and the EMA generator when the options have them, in a fixed order. (Runs
+        ADA's p, the EMA generator and the decoders when the options have them, in a fixed
+        order. (Runs
         without options keep the checkpoint layout they always had.)
         """
         extra = [self.augment_p] if self.augment_p is not None else []
         if self.ema_generator is not None:
             extra += list(self.ema_generator.variables)
+        if self.decoders is not None:
+            extra += list(self.decoders.variables)
         return (
             list(self.generator.variables)
             + list(self.discriminator.variables)
@@ -210,32 +236,46 @@ class DCGAN(keras.Model):
             return None
         return data[key] if critic is None else data[key][:, critic]
 
+    def _reconstruction(self, seen, features, crop, decode):
+        """FastGAN's term: ``decode`` the 8x8 features and the ``crop`` quarter of the 16x16
+        ones, L1 against what D saw (``cxr_gan.gan.fastgan``)."""
+        feat16, feat8 = features
+        whole, part = decode([feat8, fastgan.select_quarter(feat16, crop)])
+        return self.options.reconstruction * fastgan.reconstruction_l1(whole, part, seen, crop)
+
     def _discriminator_loss(self, data, critic: int, generate, logits):
         """D's loss for critic update ``critic``; ``generate(z)`` and ``logits(x, params,
-        need_grad) -> (logits, d sum(logits) / dx or None)`` are the backend's calls."""
+        need_grad, crop=None) -> (logits, d sum(logits) / dx or None, reconstruction term or
+        None)`` are the backend's calls (the term only where ``crop`` is given)."""
         options = self.options
         real = real_images_to_model_range(data["real"][:, critic], self.channels)
         fake = generate(data["z_d"][:, critic])
-        l_real, real_grads = logits(real, self._params(data, "aug_real", critic),
-                                    options.r1_gamma > 0)
-        l_fake, _ = logits(fake, self._params(data, "aug_fake", critic), False)
+        crop = self._params(data, "crop", critic)
+        l_real, real_grads, reconstruction = logits(
+            real, self._params(data, "aug_real", critic), options.r1_gamma > 0, crop)
+        l_fake, _, _ = logits(fake, self._params(data, "aug_fake", critic), False)
         real_term, fake_term = losses.discriminator_terms(options.loss, l_real, l_fake)
         penalty = ops.zeros((), "float32")
         if options.r1_gamma > 0:
             penalty = losses.r1_penalty(real_grads, options.r1_gamma)
         if options.gradient_penalty:
             mixed = losses.interpolate(real, ops.cast(fake, real.dtype), data["alpha"][:, critic])
-            _, mixed_grads = logits(mixed, None, True)
+            _, mixed_grads, _ = logits(mixed, None, True)
             penalty = penalty + losses.gradient_penalty(mixed_grads, options.gp_weight)
-        return real_term + fake_term + penalty, (real_term, fake_term, penalty, l_real, l_fake)
+        d_loss = real_term + fake_term + penalty
+        if reconstruction is None:
+            reconstruction = ops.zeros((), "float32")
+        else:
+            d_loss = d_loss + reconstruction
+        return d_loss, (real_term, fake_term, penalty, l_real, l_fake, reconstruction)
 
     def _generator_loss(self, data, generate, logits):
         fake = generate(data["z_g"])
-        l_gen, _ = logits(fake, self._params(data, "aug_gen", None), False)
+        l_gen, _, _ = logits(fake, self._params(data, "aug_gen", None), False)
         return losses.generator_loss(self.options.loss, l_gen)
 
     def _metric_values(self, d_terms, g_loss, p=None, r_t=None) -> dict:
-        real_term, fake_term, penalty, l_real, l_fake = d_terms
+        real_term, fake_term, penalty, l_real, l_fake, reconstruction = d_terms
         values = {
             "d_loss_real": real_term,
             "d_loss_fake": fake_term,
@@ -245,6 +285,7 @@ class DCGAN(keras.Model):
             "penalty": penalty,
             "ada_p": p,
             "ada_r_t": r_t,
+            "reconstruction": reconstruction,
         }
         return {name: values[name] for name in self.trackers}
 
@@ -266,17 +307,27 @@ class DCGAN(keras.Model):
         )
 
     # -- TensorFlow ------------------------------------------------------------------------
-    def _tensorflow_logits(self, x, params, need_grad: bool):
+    def _tensorflow_logits(self, x, params, need_grad: bool, crop=None):
         import tensorflow as tf  # Only reached under KERAS_BACKEND=tensorflow.
 
         p = self.augment_p
-        if not need_grad:
-            return self.discriminator_logits(self._augment(x, params, p), training=True), None
-        with tf.GradientTape() as inner:
-            inner.watch(x)
-            logits = self.discriminator_logits(self._augment(x, params, p), training=True)
+        decode = crop is not None and self.decoders is not None
+        inner = tf.GradientTape() if need_grad else contextlib.nullcontext()
+        with inner:
+            if need_grad:
+                inner.watch(x)
+            seen = self._augment(x, params, p)
+            if decode:
+                logits, *features = self.discriminator_features(seen, training=True)
+            else:
+                logits = self.discriminator_logits(seen, training=True)
             summed = tf.reduce_sum(logits)
-        return logits, inner.gradient(summed, x)
+        grads = inner.gradient(summed, x) if need_grad else None
+        reconstruction = None
+        if decode:
+            reconstruction = self._reconstruction(
+                seen, features, crop, lambda inputs: self.decoders(inputs, training=True))
+        return logits, grads, reconstruction
 
     def _train_step_tensorflow(self, data):
         import tensorflow as tf  # Only reached under KERAS_BACKEND=tensorflow.
@@ -286,7 +337,7 @@ class DCGAN(keras.Model):
         # global-batch mean, as on one device (n = 1 without a strategy).
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         generate = lambda z: self.generator(z, training=True)  # noqa: E731
-        d_variables = self.discriminator_logits.trainable_variables
+        d_variables = self.d_trainable_variables
         for critic in range(self.options.n_critic):
             with tf.GradientTape() as tape:
                 d_loss, d_terms = self._discriminator_loss(data, critic, generate,
@@ -328,12 +379,10 @@ class DCGAN(keras.Model):
 
         maps = {
             "g_train": positions(self.trainable_variables, self.generator.trainable_variables),
-            "d_train": positions(self.trainable_variables,
-                                 self.discriminator_logits.trainable_variables),
+            "d_train": positions(self.trainable_variables, self.d_trainable_variables),
             "g_non": positions(self.non_trainable_variables,
                                self.generator.non_trainable_variables),
-            "d_non": positions(self.non_trainable_variables,
-                               self.discriminator_logits.non_trainable_variables),
+            "d_non": positions(self.non_trainable_variables, self._d_non_trainable_variables()),
             "n_d_opt": len(self.d_optimizer.variables),
             "g_iterations": positions(self.g_optimizer.variables,
                                       [self.g_optimizer.iterations])[0],
@@ -349,6 +398,10 @@ class DCGAN(keras.Model):
                                    else ("g_non", non_at[id(v)])
                                    for v in self.generator.variables]
         return maps
+
+    def _d_non_trainable_variables(self) -> list:
+        decoders = self.decoders.non_trainable_variables if self.decoders is not None else []
+        return list(self.discriminator_logits.non_trainable_variables) + list(decoders)
 
     def _split_state(self, state) -> dict:
         """The trainer's ``(trainable, non_trainable, optimizer, metrics)`` state -> G's and
@@ -398,31 +451,51 @@ class DCGAN(keras.Model):
 
     def _jax_calls(self, g_train, d_train, state: dict, p):
         """``generate`` and ``logits`` as stateless calls that thread the non-trainable
-        variables through ``state`` (a dict the traced function owns)."""
+        variables through ``state`` (a dict the traced function owns). ``d_train`` and
+        ``state["d_non"]`` hold D's variables, then the decoders' (when there are)."""
         import jax  # Only reached under KERAS_BACKEND=jax.
 
-        generator, discriminator = self.generator, self.discriminator_logits
+        generator = self.generator
+        n_train = len(self.discriminator_logits.trainable_variables)
+        n_non = len(self.discriminator_logits.non_trainable_variables)
 
         def generate(z):
             out, state["g_non"] = generator.stateless_call(g_train, state["g_non"], z,
                                                            training=True)
             return out
 
-        def call(x, params, d_non):
-            return discriminator.stateless_call(d_train, d_non, self._augment(x, params, p),
+        def call(seen, d_non, decode: bool):
+            model = self.discriminator_features if decode else self.discriminator_logits
+            out, new_non = model.stateless_call(d_train[:n_train], d_non[:n_non], seen,
                                                 training=True)
+            return out, list(new_non) + list(d_non[n_non:])
 
-        def logits(x, params, need_grad):
-            if not need_grad:
-                out, state["d_non"] = call(x, params, state["d_non"])
-                return out, None
+        def decode_call(inputs):
+            d_non = state["d_non"]
+            out, new_non = self.decoders.stateless_call(d_train[n_train:], d_non[n_non:],
+                                                        inputs, training=True)
+            state["d_non"] = list(d_non[:n_non]) + list(new_non)
+            return out
 
-            def summed(x):
-                out, d_non = call(x, params, state["d_non"])
-                return ops.sum(out), (out, d_non)
+        def logits(x, params, need_grad, crop=None):
+            decode = crop is not None and self.decoders is not None
 
-            grads, (out, state["d_non"]) = jax.grad(summed, has_aux=True)(x)
-            return out, grads
+            def forward(x):
+                seen = self._augment(x, params, p)
+                out, d_non = call(seen, state["d_non"], decode)
+                logits_, features = (out[0], out[1:]) if decode else (out, None)
+                return ops.sum(logits_), (logits_, features, seen, d_non)
+
+            if need_grad:
+                grads, (out, features, seen, state["d_non"]) = jax.grad(
+                    forward, has_aux=True)(x)
+            else:
+                grads = None
+                _, (out, features, seen, state["d_non"]) = forward(x)
+            reconstruction = None
+            if decode:
+                reconstruction = self._reconstruction(seen, features, crop, decode_call)
+            return out, grads, reconstruction
 
         return generate, logits
 
@@ -484,7 +557,8 @@ def make_gan(preset, seed: int, synchronized_bn: bool = False,
     the generator when the options ask), Adam with the preset's learning rates and betas for
     each. Training and restoring use this one factory, so a restored GAN has the optimizers it
     was trained with."""
-    from cxr_gan.gan.models import build_discriminator, build_generator, dtype_policy
+    from cxr_gan.gan.models import (build_decoders, build_discriminator, build_generator,
+                                    dtype_policy)
 
     with dtype_policy(mixed_precision):
         generator = build_generator(preset, seed=seed, synchronized_bn=synchronized_bn)
@@ -492,8 +566,11 @@ def make_gan(preset, seed: int, synchronized_bn: bool = False,
         # Same seed, so the average starts at the generator's initial weights.
         ema_generator = (build_generator(preset, seed=seed, synchronized_bn=synchronized_bn)
                          if preset.options.ema_decay is not None else None)
+        decoders = (build_decoders(preset, discriminator, seed=seed,
+                                   synchronized_bn=synchronized_bn)
+                    if preset.options.reconstruction > 0 else None)
     gan = DCGAN(generator, discriminator, options=preset.options, ema_generator=ema_generator,
-                name="dcgan")
+                decoders=decoders, name="dcgan")
     gan.compile(
         d_optimizer=keras.optimizers.Adam(preset.d_learning_rate, beta_1=preset.beta_1,
                                           beta_2=preset.beta_2, name="d_adam"),

@@ -50,40 +50,49 @@ def _dims(shape) -> list[int]:
     return [int(d) for d in shape[1:]]
 
 
+_COUNTED = (keras.layers.SeparableConv2D, keras.layers.DepthwiseConv2D,
+            keras.layers.Conv2DTranspose, keras.layers.Conv2D, keras.layers.Dense)
+
+
+def _forward_flops(layer, input_dims: list[int], output_dims: list[int]) -> int:
+    """Forward FLOPs per image of a ``_COUNTED`` layer with these input and output shapes."""
+    if isinstance(layer, (keras.layers.SeparableConv2D, keras.layers.DepthwiseConv2D)):
+        c_in = input_dims[-1]
+        h_out, w_out, c_out = output_dims
+        k_h, k_w = layer.kernel_size
+        depthwise = 2 * h_out * w_out * k_h * k_w * c_in * layer.depth_multiplier
+        pointwise = 0
+        if isinstance(layer, keras.layers.SeparableConv2D):
+            pointwise = 2 * h_out * w_out * c_in * layer.depth_multiplier * c_out
+        return depthwise + pointwise
+    if isinstance(layer, keras.layers.Conv2DTranspose):
+        h_in, w_in, c_in = input_dims
+        k_h, k_w = layer.kernel_size
+        return 2 * h_in * w_in * k_h * k_w * c_in * layer.filters
+    if isinstance(layer, keras.layers.Conv2D):
+        h_out, w_out, c_out = output_dims
+        k_h, k_w = layer.kernel_size
+        return 2 * h_out * w_out * k_h * k_w * input_dims[-1] * c_out
+    return 2 * input_dims[-1] * layer.units  # Dense
+
+
 def layer_flops(model: keras.Model) -> list[LayerFlops]:
-    """Forward FLOPs per image of each Dense / Conv2D / Conv2DTranspose layer, in order.
+    """Forward FLOPs per image of each Dense / Conv2D / Conv2DTranspose layer, in order (a
+    spectral-norm wrapper counts as the layer it wraps).
 
     Raises:
         ValueError: A layer holds weights but is none of the counted kinds or batch norm,
             so its cost would be missed.
     """
     counted = []
-    for layer in model.layers:
-        if isinstance(layer, (keras.layers.SeparableConv2D, keras.layers.DepthwiseConv2D)):
-            c_in = _dims(layer.input.shape)[-1]
-            h_out, w_out, c_out = _dims(layer.output.shape)
-            k_h, k_w = layer.kernel_size
-            depthwise = 2 * h_out * w_out * k_h * k_w * c_in * layer.depth_multiplier
-            pointwise = 0
-            if isinstance(layer, keras.layers.SeparableConv2D):
-                pointwise = 2 * h_out * w_out * c_in * layer.depth_multiplier * c_out
-            counted.append(LayerFlops(layer.name, depthwise + pointwise))
-        elif isinstance(layer, keras.layers.Conv2DTranspose):
-            h_in, w_in, c_in = _dims(layer.input.shape)
-            k_h, k_w = layer.kernel_size
-            counted.append(LayerFlops(layer.name, 2 * h_in * w_in * k_h * k_w * c_in
-                                      * layer.filters))
-        elif isinstance(layer, keras.layers.Conv2D):
-            c_in = _dims(layer.input.shape)[-1]
-            h_out, w_out, c_out = _dims(layer.output.shape)
-            k_h, k_w = layer.kernel_size
-            counted.append(LayerFlops(layer.name, 2 * h_out * w_out * k_h * k_w * c_in * c_out))
-        elif isinstance(layer, keras.layers.Dense):
-            n_in = _dims(layer.input.shape)[-1]
-            counted.append(LayerFlops(layer.name, 2 * n_in * layer.units))
-        elif layer.weights and not isinstance(layer, keras.layers.BatchNormalization):
+    for outer in model.layers:
+        layer = outer.layer if isinstance(outer, keras.layers.Wrapper) else outer
+        if isinstance(layer, _COUNTED):
+            flops = _forward_flops(layer, _dims(outer.input.shape), _dims(outer.output.shape))
+            counted.append(LayerFlops(outer.name, flops))
+        elif outer.weights and not isinstance(layer, keras.layers.BatchNormalization):
             raise ValueError(
-                f"Layer {layer.name!r} ({type(layer).__name__}) holds weights but its FLOPs "
+                f"Layer {outer.name!r} ({type(layer).__name__}) holds weights but its FLOPs "
                 "are not counted; extend cxr_gan.gan.flops.layer_flops."
             )
     return counted

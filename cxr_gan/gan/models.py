@@ -29,6 +29,10 @@
     -> 4 x [Conv2D(k5, s2) -> LeakyReLU] (128, 256, 512, 1024)           # 8x8x1024
     -> Flatten -> Dropout(0.4) -> Dense(1, sigmoid)
 
+``fastgan`` (Liu et al. 2021): the SLE generator and the self-supervised discriminator of
+``cxr_gan.gan.fastgan`` (D's output layer ``"logit"`` holds its 5x5 patch logits, flattened);
+``build_decoders`` adds its reconstruction decoders, trained with D and not saved with it.
+
 Options (``preset.options``): ``spectral_norm`` wraps every discriminator layer with weights in
 ``keras.layers.SpectralNormalization``; with the ``wgan-gp`` loss the critic has no batch norm.
 
@@ -46,6 +50,7 @@ from typing import Iterator
 import keras
 from keras import layers
 
+from cxr_gan.gan import fastgan
 from cxr_gan.gan.config import GANPreset
 
 # Offsets that keep the generator's and discriminator's initialiser seeds apart.
@@ -174,9 +179,33 @@ def _paper_code_discriminator_body(x, preset: GANPreset, init: _Initializers,
     return layers.Flatten(name="flatten")(x)
 
 
-_GENERATOR_BODIES = {"paper": _paper_generator_body, "paper-code": _paper_code_generator_body}
-_DISCRIMINATOR_BODIES = {"paper": _paper_discriminator_body,
-                         "paper-code": _paper_code_discriminator_body}
+def _dense_logit(x, preset: GANPreset, init: _Initializers, seed: int):
+    """[Dropout ->] Dense(1) named ``"logit"`` on the DCGAN styles' flattened features."""
+    if preset.d_dropout > 0:
+        x = layers.Dropout(preset.d_dropout, seed=seed + _D_SEED_OFFSET, name="dropout")(x)
+    logit = layers.Dense(1, kernel_initializer=init(), dtype="float32", name="logit")
+    return _discriminator_layer(logit, preset)(x)
+
+
+def _fastgan_discriminator_logits(x, preset: GANPreset, init: _Initializers, seed: int,
+                                  synchronized_bn: bool):
+    wrap = lambda layer: _discriminator_layer(layer, preset)  # noqa: E731
+    return fastgan.discriminator_body(x, preset, init, synchronized_bn, wrap)
+
+
+def _dcgan_discriminator_logits(body):
+    def logits(x, preset: GANPreset, init: _Initializers, seed: int, synchronized_bn: bool):
+        return _dense_logit(body(x, preset, init, synchronized_bn), preset, init, seed)
+
+    return logits
+
+
+_GENERATOR_BODIES = {"paper": _paper_generator_body, "paper-code": _paper_code_generator_body,
+                     "fastgan": fastgan.generator_body}
+# Each maps the image to D's logits (a layer named "logit").
+_DISCRIMINATOR_LOGITS = {"paper": _dcgan_discriminator_logits(_paper_discriminator_body),
+                         "paper-code": _dcgan_discriminator_logits(_paper_code_discriminator_body),
+                         "fastgan": _fastgan_discriminator_logits}
 
 
 def build_generator(preset: GANPreset, seed: int = 0,
@@ -220,10 +249,40 @@ def build_discriminator(preset: GANPreset, seed: int = 0,
     init = _Initializers(preset.init_stddev, seed + _D_SEED_OFFSET)
     image = keras.Input(shape=(preset.image_size, preset.image_size, preset.channels),
                         name="image")
-    x = _DISCRIMINATOR_BODIES[preset.style](image, preset, init, synchronized_bn)
-    if preset.d_dropout > 0:
-        x = layers.Dropout(preset.d_dropout, seed=seed + _D_SEED_OFFSET, name="dropout")(x)
-    logit = layers.Dense(1, kernel_initializer=init(), dtype="float32", name="logit")
-    x = _discriminator_layer(logit, preset)(x)
+    x = _DISCRIMINATOR_LOGITS[preset.style](image, preset, init, seed, synchronized_bn)
     probability = layers.Activation("sigmoid", dtype="float32", name="probability")(x)
     return keras.Model(image, probability, name="discriminator")
+
+
+# Offset of the decoders' initialiser seeds (apart from G's and D's).
+_DECODER_SEED_OFFSET = 2000
+
+
+def build_decoders(preset: GANPreset, discriminator: keras.Model, seed: int = 0,
+                   synchronized_bn: bool = False) -> keras.Model:
+    """FastGAN's self-supervision decoders for ``discriminator`` (``cxr_gan.gan.fastgan``).
+
+    Returns:
+        A functional ``keras.Model`` named ``"decoders"``: ``(gated 8x8 features, 8x8 quarter
+        of the 16x16 features)`` -> ``(whole image, one quarter)``, each ``(batch, S/2, S/2,
+        channels)`` in [-1, 1]. Trained with D; not part of the saved discriminator.
+    """
+    _check_seed(seed)
+    if preset.style != "fastgan" or not preset.decoder_filters:
+        raise ValueError(f"Preset {preset.name!r} has no decoders (style fastgan with "
+                         "decoder_filters).")
+    init = _Initializers(preset.init_stddev, seed + _DECODER_SEED_OFFSET)
+    feat16, feat8 = (discriminator.get_layer(name).output for name in fastgan.FEATURE_LAYERS)
+    feat8_in = keras.Input(shape=tuple(feat8.shape[1:]), name="feat8")
+    quarter_in = keras.Input(shape=(feat16.shape[1] // 2, feat16.shape[2] // 2,
+                                    feat16.shape[3]), name="feat16_quarter")
+    whole, part = fastgan.decoders_body(feat8_in, quarter_in, preset, init, synchronized_bn)
+    return keras.Model([feat8_in, quarter_in], [whole, part], name="decoders")
+
+
+def discriminator_features(discriminator: keras.Model) -> keras.Model:
+    """``image -> (logits, 16x16 features, gated 8x8 features)`` of a fastgan discriminator,
+    sharing its layers (and so its variables)."""
+    outputs = [discriminator.get_layer("logit").output] + [
+        discriminator.get_layer(name).output for name in fastgan.FEATURE_LAYERS]
+    return keras.Model(discriminator.input, outputs, name="discriminator_features")
