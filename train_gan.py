@@ -105,6 +105,10 @@ def _add_gan_options(train) -> None:
                        help="exponential moving average of the generator's weights (e.g. "
                             "0.999); it samples, is scored and is saved as generator.keras "
                             "(default: the preset's; efficient 0.999, the others off)")
+    train.add_argument("--lecam", type=cli.non_negative_float, default=None, metavar="WEIGHT",
+                       help="LeCam regulariser (Tseng et al. 2021) on D's logits against moving "
+                            "averages of its real and fake logits (default: the preset's, 0: "
+                            "none)")
     train.add_argument("--reconstruction", type=cli.non_negative_float, default=None,
                        metavar="WEIGHT",
                        help="weight of FastGAN's self-supervised L1 reconstruction in D's loss "
@@ -131,7 +135,7 @@ def _gan_options(args) -> dict:
         policy = () if policy == ("none",) else policy
     return {"loss": args.loss, "spectral_norm": args.spectral_norm, "r1_gamma": args.r1,
             "diffaugment": policy, "ada_target": args.ada_target, "ema_decay": args.ema,
-            "reconstruction": args.reconstruction}
+            "reconstruction": args.reconstruction, "lecam": args.lecam}
 
 
 # What --resume may be given with: the target, how often it checkpoints, scores and logs, and
@@ -153,6 +157,7 @@ RESUME_COMPARED = {
     "ada_target": lambda c: c.preset.options.ada_target,
     "ema": lambda c: c.preset.options.ema_decay,
     "reconstruction": lambda c: c.preset.options.reconstruction,
+    "lecam": lambda c: c.preset.options.lecam,
 }
 
 

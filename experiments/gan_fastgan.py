@@ -118,10 +118,7 @@ def main(argv=None) -> int:
     parser.add_argument("--runs", default="runs/gan-fastgan")
     parser.add_argument("--out", default="results/gan-fastgan")
     args = parser.parse_args(argv)
-    from cxr_gan.io import markdown_table
-
     jobs = [(arm, seed) for arm in args.arms for seed in args.seeds]
-    rows = []
     for done, (arm, seed) in enumerate(jobs):
         print(f"run {done + 1} of {len(jobs)}: {arm} seed {seed}", flush=True)
         planned = plan(arm, args.minutes, args.speeds)
@@ -131,13 +128,25 @@ def main(argv=None) -> int:
             subprocess.run([sys.executable, "experiments/gan_results.py", "--run", str(run),
                             "--data", args.data, "--out", str(out), "--ceiling"],
                            check=True, cwd=REPO)
-        rows.append(summary_row(arm, seed, run, out))
-        header = ["arm", "seed", "updates", "training min", "FID-768", "FID-2048", "KID",
-                  "precision", "recall", "precision (equal sizes)", "recall (equal sizes)",
-                  "copies", "near-copies"]
-        (Path(args.out) / "comparison.md").write_text(
-            markdown_table(header, rows, align="llrrrrrrrrrrr") + "\n")
+        write_comparison(Path(args.runs), Path(args.out))
     return 0
+
+
+def write_comparison(runs: Path, out: Path) -> None:
+    """``out/comparison.md``: one row per scored run in ``out`` (any invocation's)."""
+    from cxr_gan.io import markdown_table
+
+    rows = []
+    for arm in ARMS:
+        for folder in sorted(out.glob(f"{arm}-s*")):
+            seed = int(folder.name.rsplit("-s", 1)[1])
+            if (folder / "ceiling-generator.json").is_file():
+                rows.append(summary_row(arm, seed, runs / folder.name, folder))
+    header = ["arm", "seed", "updates", "training min", "FID-768", "FID-2048", "KID",
+              "precision", "recall", "precision (equal sizes)", "recall (equal sizes)",
+              "copies", "near-copies"]
+    (out / "comparison.md").write_text(markdown_table(header, rows, align="llrrrrrrrrrrr")
+                                       + "\n")
 
 
 if __name__ == "__main__":

@@ -80,3 +80,16 @@ def test_r1_wgan_gp_and_ema_through_a_jax_step():
     assert r1 == pytest.approx(R1_EXPECTED, rel=1e-4)
     assert gp == pytest.approx(GP_EXPECTED, rel=1e-4)
     assert ema_gap < 1e-6
+
+
+def test_lecam_penalty_and_its_moving_averages_by_hand():
+    real = np.array([[1.0], [-0.5]], np.float32)
+    fake = np.array([[0.2], [-1.0]], np.float32)
+    # Averages a_R = 0.4, a_F = 0.5: relu(real - 0.5) = (0.5, 0); relu(0.4 - fake) = (0.2, 1.4).
+    value = losses.lecam_penalty(real, fake, 0.4, 0.5, weight=0.3)
+    assert float(value) == pytest.approx(0.3 * ((0.25 + 0) / 2 + (0.04 + 1.96) / 2))
+    averages = losses.lecam_averages(np.array([0.4, 0.5], np.float32), real, fake)
+    np.testing.assert_allclose(averages, [0.99 * 0.4 + 0.01 * 0.25, 0.99 * 0.5 + 0.01 * -0.4],
+                               rtol=1e-6)
+    # Logits on the right side of the other set's average are not penalised.
+    assert float(losses.lecam_penalty(real - 5, fake + 5, 0.0, 0.0, weight=1.0)) == 0.0

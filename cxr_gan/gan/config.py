@@ -43,6 +43,7 @@ class GANOptions:
         reconstruction: Weight of FastGAN's self-supervised reconstruction term in D's loss
             (L1 of two decoders' outputs from D's features of real images; ``fastgan`` style
             only; 0 for none).
+        lecam: Weight of the LeCam regulariser (Tseng et al. 2021) in D's loss; 0 for none.
         sources: Where each option's value comes from.
     """
 
@@ -57,6 +58,7 @@ class GANOptions:
     ema_decay: float | None = None
     sources: tuple[str, ...] = ()
     reconstruction: float = 0.0
+    lecam: float = 0.0
 
     def __post_init__(self):
         get_loss(self.loss)  # Raises for an unknown name.
@@ -71,9 +73,9 @@ class GANOptions:
         if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
             raise ValueError(f"`ema_decay` must lie in (0, 1). Received: {self.ema_decay}")
         if (self.n_critic < 1 or self.r1_gamma < 0 or self.gp_weight < 0 or self.ada_kimg <= 0
-                or self.reconstruction < 0):
-            raise ValueError("`n_critic` must be >= 1, `r1_gamma`, `gp_weight` and "
-                             "`reconstruction` >= 0, `ada_kimg` > 0.")
+                or self.reconstruction < 0 or self.lecam < 0):
+            raise ValueError("`n_critic` must be >= 1, `r1_gamma`, `gp_weight`, "
+                             "`reconstruction` and `lecam` >= 0, `ada_kimg` > 0.")
 
     @property
     def augments(self) -> bool:
@@ -477,7 +479,7 @@ IDENTITY_FIELDS = ("preset", "data", "synthetic", "split", "split_seed", "label"
 # Fields added after runs were committed: at their defaults they are left out of the preset's
 # digest, so that those runs keep their checkpoints' fingerprints.
 _LATER_PRESET_FIELDS = {"decoder_filters": []}
-_LATER_OPTION_FIELDS = {"reconstruction": 0.0}
+_LATER_OPTION_FIELDS = {"reconstruction": 0.0, "lecam": 0.0}
 
 
 def preset_digest(preset: GANPreset) -> str:
@@ -531,6 +533,9 @@ OPTION_SOURCES = {
                   "probability p; p moves by sign(r_t - target) * images / (ada_kimg * 1000) "
                   "each step, r_t = E[sign(D_logit(real))] of that step's real batch",
     "ema_decay": _EMA_SOURCE,
+    "lecam": "Tseng et al. 2021 (CVPR): weight * (E[relu(D(x) - a_F)^2] + E[relu(a_R - "
+             "D(G(z)))^2]), a_R and a_F moving averages (decay 0.99, from 0) of D's mean logit "
+             "on real and fake images",
     "reconstruction": "Liu et al. 2021 (FastGAN): D's decoders reconstruct real images from its "
                       "8x8 and a quarter of its 16x16 features; L1 here (the paper's LPIPS "
                       "needs VGG weights)",

@@ -58,7 +58,7 @@ METRIC_NAMES = ("d_loss_real", "d_loss_fake", "g_loss", "d_acc_real", "d_acc_fak
 def metric_names(options: GANOptions) -> tuple[str, ...]:
     """The per-epoch metrics of a GAN trained with ``options``."""
     names = METRIC_NAMES
-    if options.r1_gamma > 0 or options.gradient_penalty:
+    if options.r1_gamma > 0 or options.gradient_penalty or options.lecam > 0:
         names += ("penalty",)
     if options.ada_target is not None:
         names += ("ada_p", "ada_r_t")
@@ -155,6 +155,10 @@ class DCGAN(keras.Model):
             shape=(), initializer=keras.initializers.Constant(
                 0.0 if options.ada_target is not None else 1.0),
             trainable=False, name="augment_p") if options.augments else None
+        # LeCam's moving averages of D's mean logit on real and on fake images.
+        self.lecam_averages = self.add_weight(
+            shape=(2,), initializer="zeros", trainable=False,
+            name="lecam_averages") if options.lecam > 0 else None
         self.trackers = {name: keras.metrics.Mean(name=name) for name in metric_names(options)}
         self._index_maps = None
 
@@ -208,8 +212,8 @@ class DCGAN(keras.Model):
 
         Generator and discriminator weights, batch-norm statistics, spectral-norm vectors and
         seed-generator state (dropout), both optimizers' slots and iteration counters, then
-        ADA's p, the EMA generator and the decoders when the options have them, in a fixed
-        order. (Runs
+        ADA's p, the EMA generator, the decoders and LeCam's averages when the options have
+        them, in a fixed order. (Runs
         without options keep the checkpoint layout they always had.)
         """
         extra = [self.augment_p] if self.augment_p is not None else []
@@ -217,6 +221,8 @@ class DCGAN(keras.Model):
             extra += list(self.ema_generator.variables)
         if self.decoders is not None:
             extra += list(self.decoders.variables)
+        if self.lecam_averages is not None:
+            extra.append(self.lecam_averages)
         return (
             list(self.generator.variables)
             + list(self.discriminator.variables)
@@ -243,7 +249,7 @@ class DCGAN(keras.Model):
         whole, part = decode([feat8, fastgan.select_quarter(feat16, crop)])
         return self.options.reconstruction * fastgan.reconstruction_l1(whole, part, seen, crop)
 
-    def _discriminator_loss(self, data, critic: int, generate, logits):
+    def _discriminator_loss(self, data, critic: int, generate, logits, lecam_averages=None):
         """D's loss for critic update ``critic``; ``generate(z)`` and ``logits(x, params,
         need_grad, crop=None) -> (logits, d sum(logits) / dx or None, reconstruction term or
         None)`` are the backend's calls (the term only where ``crop`` is given)."""
@@ -258,6 +264,9 @@ class DCGAN(keras.Model):
         penalty = ops.zeros((), "float32")
         if options.r1_gamma > 0:
             penalty = losses.r1_penalty(real_grads, options.r1_gamma)
+        if options.lecam > 0:
+            penalty = penalty + losses.lecam_penalty(l_real, l_fake, lecam_averages[0],
+                                                     lecam_averages[1], options.lecam)
         if options.gradient_penalty:
             mixed = losses.interpolate(real, ops.cast(fake, real.dtype), data["alpha"][:, critic])
             _, mixed_grads, _ = logits(mixed, None, True)
@@ -341,9 +350,13 @@ class DCGAN(keras.Model):
         for critic in range(self.options.n_critic):
             with tf.GradientTape() as tape:
                 d_loss, d_terms = self._discriminator_loss(data, critic, generate,
-                                                           self._tensorflow_logits)
+                                                           self._tensorflow_logits,
+                                                           self.lecam_averages)
                 scaled_d_loss = d_loss / replicas
             self.d_optimizer.apply(tape.gradient(scaled_d_loss, d_variables), d_variables)
+            if self.lecam_averages is not None:
+                self.lecam_averages.assign(losses.lecam_averages(
+                    self.lecam_averages, d_terms[3], d_terms[4]))
         p = r_t = None
         if self.options.ada_target is not None:
             p, r_t = ada_step(self.augment_p, d_terms[3], self.options.ada_target,
@@ -389,6 +402,8 @@ class DCGAN(keras.Model):
         }
         if self.augment_p is not None:
             maps["augment_p"] = positions(self.non_trainable_variables, [self.augment_p])
+        if self.lecam_averages is not None:
+            maps["lecam"] = positions(self.non_trainable_variables, [self.lecam_averages])
         if self.ema_generator is not None:
             maps["ema"] = positions(self.non_trainable_variables, self.ema_generator.variables)
             # Where each generator variable sits in G's trainable or non-trainable part.
@@ -419,7 +434,7 @@ class DCGAN(keras.Model):
             "g_opt": optimizer_vars[maps["n_d_opt"]:],
             "metrics": metrics_vars,
         }
-        for key in ("augment_p", "ema"):
+        for key in ("augment_p", "ema", "lecam"):
             if key in maps:
                 parts[key] = [non_trainable[i] for i in maps[key]]
         return parts
@@ -430,7 +445,7 @@ class DCGAN(keras.Model):
         trainable, non_trainable = list(state[0]), list(state[1])
         targets = (("g_train", trainable), ("d_train", trainable), ("g_non", non_trainable),
                    ("d_non", non_trainable), ("augment_p", non_trainable),
-                   ("ema", non_trainable))
+                   ("ema", non_trainable), ("lecam", non_trainable))
         for key, target in targets:
             for i, value in zip(maps.get(key, ()), parts.get(key, ())):
                 target[i] = value
@@ -508,7 +523,8 @@ class DCGAN(keras.Model):
         def d_loss_fn(d_train, g_non, d_non, critic):
             owned = {"g_non": g_non, "d_non": d_non}
             generate, logits = self._jax_calls(parts["g_train"], d_train, owned, p)
-            d_loss, d_terms = self._discriminator_loss(data, critic, generate, logits)
+            averages = parts["lecam"][0] if "lecam" in parts else None
+            d_loss, d_terms = self._discriminator_loss(data, critic, generate, logits, averages)
             return d_loss, (d_terms, owned["g_non"], owned["d_non"])
 
         for critic in range(self.options.n_critic):
@@ -518,6 +534,9 @@ class DCGAN(keras.Model):
             d_terms, parts["g_non"], parts["d_non"] = aux
             parts["d_train"], parts["d_opt"] = self.d_optimizer.stateless_apply(
                 parts["d_opt"], d_grads, parts["d_train"])
+            if "lecam" in parts:
+                parts["lecam"] = [losses.lecam_averages(parts["lecam"][0], d_terms[3],
+                                                        d_terms[4])]
         r_t = None
         if self.options.ada_target is not None:
             p, r_t = ada_step(p, d_terms[3], self.options.ada_target,

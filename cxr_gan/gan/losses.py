@@ -19,6 +19,10 @@ sample):
 - WGAN-GP (Gulrajani et al. 2017): ``lambda * E[(||grad||_2 - 1)^2]`` at ``alpha * x + (1 -
   alpha) * G(z)``, alpha ~ U(0, 1) per sample.
 - R1 (Mescheder et al. 2018): ``gamma / 2 * E[||grad||_2^2]`` at real images.
+
+LeCam (Tseng et al. 2021), on the logits themselves: ``E[relu(D(x) - a_F)^2] + E[relu(a_R -
+D(G(z)))^2]`` with ``a_R``, ``a_F`` exponential moving averages (decay ``LECAM_DECAY``, from 0)
+of D's mean logit on real and on fake images.
 """
 
 from __future__ import annotations
@@ -126,6 +130,27 @@ def gradient_penalty(grads, weight: float):
 def r1_penalty(grads, gamma: float):
     """R1: ``gamma / 2 * mean(||g_i||^2)``."""
     return 0.5 * gamma * _ops().mean(_squared_norms(grads))
+
+
+# Decay of LeCam's moving averages of D's mean logits (Tseng et al. 2021).
+LECAM_DECAY = 0.99
+
+
+def lecam_penalty(real_logits, fake_logits, ema_real, ema_fake, weight: float):
+    """LeCam: ``weight * (mean(relu(real - ema_fake)^2) + mean(relu(ema_real - fake)^2))``."""
+    ops = _ops()
+    real = ops.cast(real_logits, "float32")
+    fake = ops.cast(fake_logits, "float32")
+    return weight * (ops.mean(ops.square(ops.relu(real - ema_fake)))
+                     + ops.mean(ops.square(ops.relu(ema_real - fake))))
+
+
+def lecam_averages(averages, real_logits, fake_logits):
+    """The moving averages ``[a_R, a_F]`` after one step's logits."""
+    ops = _ops()
+    means = ops.stack([ops.mean(ops.cast(real_logits, "float32")),
+                       ops.mean(ops.cast(fake_logits, "float32"))])
+    return LECAM_DECAY * averages + (1.0 - LECAM_DECAY) * ops.stop_gradient(means)
 
 
 def interpolate(real, fake, alpha):
