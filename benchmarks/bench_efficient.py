@@ -54,7 +54,8 @@ def seconds_per_update(preset, warmup: int = 3, steps: int = 10, repeats: int = 
     from cxr_gan.gan.batches import GANBatches, GANStepRange
     from cxr_gan.gan.dcgan import make_gan
 
-    images = np.random.default_rng(0).integers(0, 256, (400, 128, 128, 1), dtype=np.uint8)
+    size = preset.image_size
+    images = np.random.default_rng(0).integers(0, 256, (400, size, size, 1), dtype=np.uint8)
     gan = make_gan(preset, seed=0)
     batches = GANBatches(images, preset, seed=0)
     gan.fit(GANStepRange(batches, 0, warmup), epochs=1, verbose=0)

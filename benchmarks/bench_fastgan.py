@@ -30,13 +30,15 @@ from common import append_records, key_values  # noqa: E402
 BUDGET_SECONDS = 60 * 60
 
 
-def widths(fraction: float) -> dict:
-    """The reference code's widths (ngf = ndf = 64) times ``fraction``, at 128 px."""
-    g = [16, 8, 4, 2, 2, 1]   # channels per ngf at 4, 8, 16, 32, 64, 128 px
-    d = [1, 2, 4, 8, 16]      # per ndf: stem (64 px), down blocks to 32, 16, 8; logit head
-    dec = [2, 1, 1]           # the decoders' up blocks (16, 32, 64 px) per ndf
+def widths(fraction: float, size: int = 128) -> dict:
+    """The reference code's widths (ngf = ndf = 64) times ``fraction``, at 128 or 256 px."""
+    g = [16, 8, 4, 2, 2, 1, 0.5][: 1 + (5 if size == 128 else 6)]  # per ngf at 4..size px
+    # per ndf: stem (size/2), down blocks to 8 px, the logit head
+    d = [1, 2, 4, 8, 16] if size == 128 else [0.5, 1, 2, 4, 8, 16]
+    dec = [2, 1, 1] if size == 128 else [2, 1, 1, 0.5]  # decoders' up blocks, 16..size/2 px
     ngf = ndf = 64 * fraction
-    return dict(g_base=(4, 4, int(g[0] * ngf)), g_filters=tuple(int(c * ngf) for c in g[1:]),
+    return dict(image_size=size, g_base=(4, 4, int(g[0] * ngf)),
+                g_filters=tuple(int(c * ngf) for c in g[1:]),
                 d_filters=tuple(int(c * ndf) for c in d),
                 decoder_filters=tuple(int(c * ndf) for c in dec))
 
@@ -48,6 +50,7 @@ CANDIDATES = {
     "3/8 widths, batch 8": dict(fraction=0.375, batch=8),
     "1/2 widths, batch 8": dict(fraction=0.5, batch=8),
     "1/8 widths, batch 8": dict(fraction=0.125, batch=8),
+    "1/4 widths, 256 px, batch 8": dict(fraction=0.25, batch=8, size=256),
 }
 
 
@@ -56,8 +59,9 @@ def candidate_preset(label: str):
 
     fields = dict(CANDIDATES[label])
     batch, fraction = fields.pop("batch"), fields.pop("fraction")
+    size = fields.pop("size", 128)
     preset = dataclasses.replace(PRESETS["fastgan"], name=label, real_batch=batch,
-                                 fake_batch=batch, g_batch=batch, **widths(fraction))
+                                 fake_batch=batch, g_batch=batch, **widths(fraction, size))
     return with_options(preset, **fields) if fields else preset
 
 

@@ -90,8 +90,8 @@ def main(argv=None) -> int:
     print(f"memorisation: {result['copies']} copies, {result['near_copies']} near-copies flagged")
     if args.ceiling:
         write_ceiling(extractor, train, generated, config, out / f"ceiling-{stem}")
-        commands.append(f"python evaluate.py fid --run {run} --fake {generated} --ceiling "
-                        f"--json {out / f'ceiling-{stem}.json'}")
+        commands.append(f"python evaluate.py fid --run {run} --fake {generated} --ceiling"
+                        f"  # prints the table of {out / f'ceiling-{stem}.md'}")
 
     from PIL import Image
 
