@@ -381,6 +381,13 @@ def _fastgan(path: Path) -> list[str]:
         lines.append(f"| {r['candidate']} | {r['seconds_per_update']:.3f} | "
                      f"{r['step_gflop']:.1f} | {r['achieved_gflops']:.1f} | "
                      f"{r['ratio_to_gemm']:.0%} | {r['updates_in_60_minutes']} |")
+    efficient = _pick(_load(path), "efficient-preset")
+    if efficient:
+        lines += ["", "The `efficient` preset on the same machine (`python benchmarks/"
+                  "bench_efficient.py --candidates \"1/4 widths, k5, batch 32\"`), for the "
+                  "comparison under one budget (`results/gan-fastgan/`): "
+                  + "; ".join(f"{r['options']} {r['seconds_per_update']:.3f} s an update"
+                              for r in efficient) + "."]
     return lines + [""]
 
 
