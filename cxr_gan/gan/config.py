@@ -162,7 +162,7 @@ class GANPreset:
             raise ValueError(f"Preset {self.name!r}: the reconstruction term needs the fastgan "
                              "style's decoders (--preset fastgan).")
         if self.style == "fastgan":
-            from cxr_gan.gan.fastgan import check_shape
+            from cxr_gan.gan.fastgan_shape import check_shape
 
             check_shape(self.image_size, self.g_base, self.g_filters, self.d_filters,
                         self.decoder_filters)
