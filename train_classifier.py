@@ -22,7 +22,7 @@ cli.quiet_backend_logs()
 def _parser():
     parser = flags.parser(__doc__)
     flags.add(parser, "--data", "--out", "--split", "--split-seed", "--seeds", "--resize-filter",
-              "--strict", "--cache-dir", "--verbose", "--debug",
+              "--strict", "--cache-dir", "--verbose", "--debug", "--patient-pattern",
               out="run directory, or the parent of OUT/METHOD-sSEED/ with several runs",
               seeds="seeds, one run each per method: weights, data order, validation "
                     "hold-out, augmentation draws, GAN noise")
@@ -44,9 +44,13 @@ def _parser():
                         help="images per training step")
     parser.add_argument("--learning-rate", type=cli.between(0.0, 1.0), default=1e-3,
                         metavar="LR", help="Adam's learning rate")
+    parser.add_argument("--positive", default=None, metavar="CLASS",
+                        help="two classes: the positive class of precision, recall and the ROC "
+                             "(default: PNEUMONIA where a class is so named, else the second "
+                             "in sorted order)")
     parser.add_argument("--on-the-fly", action="store_true",
                         help="apply the tf.image method to every training image while training "
-                             "(flip with probability 1/2) instead of topping up NORMAL; none and "
+                             "(flip with probability 1/2) instead of topping up; none and "
                              "gan methods keep the top-up protocol")
     return parser
 
@@ -62,7 +66,8 @@ def main(argv: list[str]) -> int:
              gan_images=args.gan_images, epochs=args.epochs, image_size=args.image_size,
              batch_size=args.batch_size, learning_rate=args.learning_rate,
              on_the_fly=args.on_the_fly,
-             resize_filter=args.resize_filter, strict=args.strict)
+             resize_filter=args.resize_filter, strict=args.strict,
+             patient_pattern=args.patient_pattern, positive=args.positive)
     return 0
 
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-r"""Train the paper's DCGAN on the NORMAL chest X-rays, or generate images from a trained one.
+r"""Train the paper's DCGAN on one class (Kermany: NORMAL), or generate images from a trained one.
 
     python train_gan.py --out runs/demo                       # embedded synthetic demo data
     python train_gan.py --data ~/chest_xray --preset paper-code --out runs/paper-code
@@ -27,9 +27,9 @@ def _parser():
     subs = flags.subparsers(parser)
     train = flags.command(subs, "train", "train a GAN (the default command)")
     flags.add(train, "--data", "--out", "--split", "--split-seed", "--seed", "--resize-filter",
-              "--strict", "--cache-dir", "--verbose", "--debug",
+              "--strict", "--cache-dir", "--verbose", "--debug", "--patient-pattern",
               out="run directory (created; never overwritten: continue one with --resume)",
-              split="split whose training NORMAL images the GAN learns",
+              split="split whose training images of --label the GAN learns",
               seed="seeds weights, noise and data order")
     train.add_argument("--preset", choices=sorted(PRESETS), default=None,
                        help="architecture: 'paper' (the paper's text), 'paper-code' (the "
@@ -39,6 +39,9 @@ def _parser():
                             "(64 px, small), "
                             "'phantoms' (demo tuned for the synthetic phantoms); default: "
                             "phantoms without --data, paper with it")
+    train.add_argument("--label", default=None, metavar="CLASS",
+                       help="the class the GAN learns (default: the smallest class of the "
+                            "split's training part; Kermany: NORMAL, as the paper)")
     train.add_argument("--epochs", type=cli.positive_int, default=None, metavar="N",
                        help="epochs to train to (default: the preset's; an epoch is "
                             "floor(n_images / batch) generator updates)")
@@ -158,6 +161,7 @@ RESUME_COMPARED = {
     "ema": lambda c: c.preset.options.ema_decay,
     "reconstruction": lambda c: c.preset.options.reconstruction,
     "lecam": lambda c: c.preset.options.lecam,
+    "label": lambda c: c.label, "patient_pattern": lambda c: c.patient_pattern,
 }
 
 
@@ -205,6 +209,7 @@ def _fresh_config(args):
         mixed_precision=args.mixed_precision, cache_dir=args.cache_dir,
         options=_gan_options(args), fid_every=args.fid_every, fid_images=args.fid_images,
         tensorboard=args.tensorboard, validation_seeds=_validation_seeds(args.exclude_validation),
+        label=args.label, patient_pattern=args.patient_pattern,
     )
 
 

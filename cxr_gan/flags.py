@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from cxr_gan import cli
 from cxr_gan.data.images import RESIZE_FILTERS
-from cxr_gan.data.kermany import SPLITS
+from cxr_gan.data.datasets import SPLITS
 from cxr_gan.fid.features import PREPROCESSINGS
 
 class ListAction(argparse.Action):
@@ -64,10 +64,17 @@ def one_of(choices) -> Callable[[str], str]:
 
 
 SHARED: dict[str, dict[str, Any]] = {
-    "--data": dict(default=None, metavar="DIR",
-                   help="Kermany data root holding train/ test/ [val/] with NORMAL/ and "
-                        "PNEUMONIA/ (default: the embedded SYNTHETIC phantoms, made in the "
-                        "cache folder on first use)"),
+    "--data": dict(default=None, metavar="DIR|CSV",
+                   help="the data set: a folder DATA/{train,test[,val]}/CLASS/*, a folder "
+                        "DATA/CLASS/* (pooled splits only), or a CSV of path,label[,patient]"
+                        "[,split] with paths relative to it; any class names, two or more "
+                        "(default: the embedded SYNTHETIC phantoms, made in the cache folder "
+                        "on first use)"),
+    "--patient-pattern": dict(default=None, metavar="REGEX",
+                              help="regular expression with one group that finds the patient "
+                                   "id in a file name, e.g. '^(P\\d+)_' (default: a CSV's "
+                                   "patient column, else Kermany's patterns, else each image "
+                                   "its own patient)"),
     "--out": dict(required=True, metavar="DIR", help="output folder (never overwritten)"),
     "--seed": dict(type=cli.non_negative_int, default=0, metavar="N",
                    help="seed of every random draw of this command"),

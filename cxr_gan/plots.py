@@ -163,6 +163,32 @@ class RocCurves:
 
     curves: Sequence[tuple[str, np.ndarray, np.ndarray]]
     provenance: str
+    negative: str = "NORMAL"
+    positive: str = "PNEUMONIA"
+
+
+@dataclasses.dataclass(frozen=True)
+class RocPanels:
+    """One-vs-rest ROC curves: ``(class name, [(label, fpr, tpr), ...])`` per class."""
+
+    panels: Sequence[tuple[str, Sequence[tuple[str, np.ndarray, np.ndarray]]]]
+    provenance: str
+
+
+def plot_roc_panels(data: RocPanels, path: Path | str) -> None:
+    """One panel per class: each run's one-vs-rest ROC curve of that class."""
+    n = len(data.panels)
+    figure, axes = plt.subplots(1, n, figsize=(4.2 * n, 4.4), squeeze=False)
+    for axis, (name, curves) in zip(axes[0], data.panels):
+        for label, fpr, tpr in curves:
+            axis.plot(fpr, tpr, label=label)
+        axis.plot([0, 1], [0, 1], color="gray", linestyle=":")
+        axis.set_xlabel(f"false positive rate (other classes called {name})")
+        axis.set_ylabel(f"true positive rate ({name} found)")
+        axis.set_title(f"{name} vs rest")
+        axis.legend(fontsize=6, loc="lower right")
+    figure.text(0.5, -0.02, data.provenance, ha="center", fontsize=6, wrap=True)
+    _save(figure, path)
 
 
 def plot_roc_curves(data: RocCurves, path: Path | str) -> None:
@@ -171,8 +197,8 @@ def plot_roc_curves(data: RocCurves, path: Path | str) -> None:
     for label, fpr, tpr in data.curves:
         axis.plot(fpr, tpr, label=label)
     axis.plot([0, 1], [0, 1], color="gray", linestyle=":")
-    axis.set_xlabel("false positive rate (NORMAL called PNEUMONIA)")
-    axis.set_ylabel("true positive rate (PNEUMONIA found)")
+    axis.set_xlabel(f"false positive rate ({data.negative} called {data.positive})")
+    axis.set_ylabel(f"true positive rate ({data.positive} found)")
     axis.set_title("ROC curves (cf. paper Fig. 8)")
     axis.legend(fontsize=7, loc="lower right")
     figure.text(0.5, -0.02, data.provenance, ha="center", fontsize=6, wrap=True)

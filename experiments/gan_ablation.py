@@ -135,9 +135,9 @@ def main(argv=None) -> int:
     parser.add_argument("--runs", default=str(REPO / "runs" / "gan-ablation"))
     parser.add_argument("--out", default=str(REPO / "results" / "gan-efficient"))
     args = parser.parse_args(argv)
-    from cxr_gan.data import kermany
+    from cxr_gan.data import datasets
 
-    kermany.scan(args.data)  # A bad --data is one message, before any run starts.
+    datasets.scan(args.data)  # A bad --data is one message, before any run starts.
     out = Path(args.out)
     for seed in args.seeds:
         for name in args.configs:

@@ -53,9 +53,9 @@ def main(argv=None) -> int:
     parser.add_argument("--ceiling", action="store_true",
                         help="also the resolution's ceiling table (evaluate.py fid --ceiling)")
     args = parser.parse_args(argv)
-    from cxr_gan.data import kermany
+    from cxr_gan.data import datasets
 
-    kermany.scan(args.data)  # A bad --data is one message.
+    datasets.scan(args.data)  # A bad --data is one message.
 
     import numpy as np
 

@@ -33,7 +33,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 from cxr_gan import cli
 from cxr_gan.classifier.augment import GAN_METHODS, METHODS, uses_generator
-from cxr_gan.data import kermany
+from cxr_gan.data import datasets
 
 GAN_SPLITS = ("pooled", "pooled-patient", "official")
 NOT_GAN = tuple(m for m in METHODS if not uses_generator(m))
@@ -67,7 +67,7 @@ def generator_step(split: str, data: str, runs: Path) -> Path:
         else:
             from cxr_gan.gan.config import epochs_for_updates
 
-            n_images = len(kermany.select_training(kermany.scan(data), split, 0, "NORMAL",
+            n_images = len(datasets.select_training(datasets.scan(data), split, 0, "NORMAL",
                                                    (0, 1, 2))[1])
             epochs = epochs_for_updates("efficient", GAN_UPDATES, n_images)
             command += ["--data", data, "--split", split, "--exclude-validation", "0,1,2",
@@ -117,7 +117,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--runs", required=True, help="run folders (weights), not committed")
     parser.add_argument("--list", action="store_true", help="print what is left, run nothing")
     args = parser.parse_args(argv)
-    kermany.scan(args.data)  # A bad --data is one message, before --runs is made.
+    datasets.scan(args.data)  # A bad --data is one message, before --runs is made.
     runs = Path(args.runs)
     runs.mkdir(parents=True, exist_ok=True)
     left = [(split, method, seed) for split, method, seed in plan() if not _done(

@@ -53,7 +53,7 @@ def test_epochs_for_a_number_of_updates():
 
 @pytest.mark.slow
 def test_prepare_run_and_score_end_to_end(tiny_phantoms, tmp_path):
-    from cxr_gan.data import kermany
+    from cxr_gan.data import datasets
 
     plan_path = tmp_path / "plan.json"
     plan_path.write_text(json.dumps(TINY_PLAN))
@@ -130,8 +130,8 @@ def test_prepare_run_and_score_end_to_end(tiny_phantoms, tmp_path):
     assert len(list(images.glob("gen-s0-*.png"))) == 6
     classifier = ClassifierRunConfig(data=str(tiny_phantoms), synthetic=True, method="gan",
                                      split="pooled", seed=0, gan_images=str(images))
-    record = check_generator_leak(classifier, kermany.split_records(
-        kermany.scan(tiny_phantoms), "pooled", seed=0))
+    record = check_generator_leak(classifier, datasets.split_records(
+        datasets.scan(tiny_phantoms), "pooled", seed=0))
     assert record["split"] == "pooled" and record["overlap_with_test"] == 0
     assert record["overlap_with_validation"] == 0 and record["compared_by"] == "content"
 

@@ -134,3 +134,51 @@ def test_a_finished_run_of_another_protocol_is_refused_not_kept(tmp_path):
 
         with pytest.raises(UserError, match=f"{next(iter(change))} = "):
             check_same_run(tmp_path, dataclasses.replace(made, **change))
+
+
+def test_class_order_puts_the_positive_class_last_for_two_classes():
+    from cxr_gan.classifier.train import class_order, probability_columns
+    from cxr_gan.cli import OptionError
+
+    assert class_order(("PNEUMONIA", "NORMAL")) == ("NORMAL", "PNEUMONIA")
+    assert class_order(("NORMAL", "PNEUMONIA"), "NORMAL") == ("PNEUMONIA", "NORMAL")
+    assert class_order(("sick", "healthy")) == ("healthy", "sick")
+    assert class_order(("c", "a", "b")) == ("a", "b", "c")
+    assert probability_columns(("NORMAL", "PNEUMONIA")) == ("prob_pneumonia",)
+    assert probability_columns(("A", "b", "C")) == ("prob_a", "prob_b", "prob_c")
+    with pytest.raises(OptionError, match="names no class"):
+        class_order(("a", "b"), "c")
+    with pytest.raises(OptionError, match="two-class task"):
+        class_order(("a", "b", "c"), "a")
+
+
+def test_every_class_below_the_largest_is_topped_up_to_its_count():
+    from cxr_gan.classifier.train import ClassifierRunConfig, top_up_counts
+
+    y = np.array([0] * 3 + [1] * 7 + [2] * 5)
+    config = ClassifierRunConfig(data="d", synthetic=False, method="flip", classes=("a", "b", "c"))
+    assert top_up_counts(config, y, None) == {"a": 4, "c": 2}
+    assert top_up_counts(config, y, "c") == {"c": 2}  # A GAN of c: a is left as it is.
+    none = ClassifierRunConfig(data="d", synthetic=False, method="none", classes=("a", "b", "c"))
+    assert top_up_counts(none, y, None) == {"a": 0, "c": 0}
+
+
+def test_a_second_topped_up_class_draws_its_own_stream():
+    from cxr_gan.classifier.augment import AugmentConfig, top_up
+
+    images = np.arange(4 * 8 * 8, dtype=np.uint8).reshape(4, 8, 8, 1)
+    first = top_up(images, 6, "crop", AugmentConfig(), seed=0)
+    assert np.array_equal(first, top_up(images, 6, "crop", AugmentConfig(), seed=0, stream=0))
+    assert not np.array_equal(first, top_up(images, 6, "crop", AugmentConfig(), seed=0,
+                                            stream=1))
+
+
+def test_a_three_class_head_and_its_two_class_twin():
+    from cxr_gan.classifier.model import build_classifier
+
+    two, three = build_classifier(32, seed=0), build_classifier(32, seed=0, n_classes=3)
+    assert two.output_shape == (None, 2) and three.output_shape == (None, 3)
+    # Every layer but the head is initialised alike.
+    for a, b in zip(two.layers[:-1], three.layers[:-1]):
+        for wa, wb in zip(a.get_weights(), b.get_weights()):
+            np.testing.assert_array_equal(wa, wb)

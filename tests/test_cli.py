@@ -192,14 +192,15 @@ def _one_line_error(capsys) -> str:
 
 def test_a_wrong_data_layout_is_one_message_and_status_2(tmp_path, capsys):
     (tmp_path / "data" / "train" / "NORMAL").mkdir(parents=True)
+    (tmp_path / "data" / "test" / "NORMAL").mkdir(parents=True)
     code = cli.run_script(train_gan.main, ["--data", str(tmp_path / "data"),
                                            "--out", str(tmp_path / "run")])
     assert code == cli.EXIT_USER_ERROR
     text = _one_line_error(capsys)
     first, *layout = text.splitlines()  # One message: what is wrong, then the layout to make.
     assert first == (f"error: Class folder {tmp_path / 'data' / 'train' / 'NORMAL'} holds no "
-                     ".jpeg, .jpg or .png file")
-    assert layout[0] == "Expected layout:"
+                     ".jpeg, .jpg or .png file: add its images or remove the folder")
+    assert layout[0] == "Expected one of:"
     assert not (tmp_path / "run").exists()
 
 

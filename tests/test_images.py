@@ -118,7 +118,7 @@ def test_invalid_arguments():
                                           ((1000, 100), "sides in a ratio beyond 4")])
 def test_tiny_or_elongated_images_are_read_with_a_warning_and_refused_when_strict(
         tmp_path, size, reason):
-    from cxr_gan.data import kermany
+    from cxr_gan.data import datasets
     from cxr_gan.data.images import UnusualImageWarning, read_grayscale
 
     path = tmp_path / "train" / "NORMAL" / "IM-0001-0001.png"
@@ -126,9 +126,9 @@ def test_tiny_or_elongated_images_are_read_with_a_warning_and_refused_when_stric
     Image.new("L", size, 100).save(path)
     with pytest.warns(UnusualImageWarning, match=reason):
         assert read_grayscale(path, 16).shape == (16, 16)
-    record = kermany.ImageRecord("train/NORMAL/IM-0001-0001.png", "train", "NORMAL", "IM-0001")
-    with pytest.raises(kermany.ImageReadError, match=reason):
-        kermany.load_images(tmp_path, [record], "train", 16, strict=True)
+    record = datasets.ImageRecord("train/NORMAL/IM-0001-0001.png", "train", "NORMAL", "IM-0001")
+    with pytest.raises(datasets.ImageReadError, match=reason):
+        datasets.load_images(tmp_path, [record], "train", 16, strict=True)
     Image.new("L", (64, 48), 100).save(path)  # An ordinary image: no warning.
     with warnings.catch_warnings():
         warnings.simplefilter("error")

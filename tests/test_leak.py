@@ -9,7 +9,7 @@ import pytest
 
 from cxr_gan.classifier.leak import GeneratorLeakError, check_generator_leak
 from cxr_gan.classifier.train import ClassifierRunConfig, run_many
-from cxr_gan.data import kermany
+from cxr_gan.data import datasets
 from cxr_gan.gan.generate import generate_pngs
 from cxr_gan.gan.train import make_run_config, train_gan
 from tests.conftest import TINY_PAPER
@@ -40,13 +40,13 @@ def _check(data, generator=None, gan_images=None, split="official", seed=0, meth
     config = ClassifierRunConfig(data=str(data), synthetic=True, method=method, split=split,
                                  seed=seed, generator=generator and str(generator),
                                  gan_images=gan_images and str(gan_images))
-    parts = kermany.split_records(kermany.scan(data), split, seed=0)
+    parts = datasets.split_records(datasets.scan(data), split, seed=0)
     return check_generator_leak(config, parts)
 
 
 def test_a_generator_trained_on_another_split_is_refused(tiny_phantoms, generators):
     # Official train/NORMAL holds images of the pooled split's test set.
-    parts = kermany.split_records(kermany.scan(tiny_phantoms), "pooled", seed=0)
+    parts = datasets.split_records(datasets.scan(tiny_phantoms), "pooled", seed=0)
     expected = sum(r.folder == "train" and r.label == "NORMAL" for r in parts["test"])
     assert expected > 0
     with pytest.raises(GeneratorLeakError,
@@ -121,8 +121,8 @@ def test_a_duplicate_the_classifier_trains_on_anyway_is_reported_not_refused(tin
     source = sorted((data / "train" / "NORMAL").iterdir())[0]
     shutil.copyfile(source, data / "test" / "NORMAL" / "zz-duplicate.png")
     generator = _generator(data, tmp_path / "gan", validation_seeds=(0,))
-    parts = kermany.split_records(kermany.scan(data), "official", seed=0)
-    held = kermany.validation_paths(parts["train"], [0])
+    parts = datasets.split_records(datasets.scan(data), "official", seed=0)
+    held = datasets.validation_paths(parts["train"], [0])
     assert f"train/NORMAL/{source.name}" not in held  # The classifier trains on it.
     record = _check(data, generator, seed=0)
     assert record["overlap_with_test"] == 0 and record["shared_duplicates"] == 1
@@ -143,7 +143,7 @@ def test_a_test_image_copied_into_a_clean_folder_is_refused_by_its_pixels(tiny_p
 
     images = _clean_folder(generators, tmp_path)
     assert _check(tiny_phantoms, gan_images=images, split="pooled")["gan_images_compared"] == 30
-    parts = kermany.split_records(kermany.scan(tiny_phantoms), "pooled", seed=0)
+    parts = datasets.split_records(datasets.scan(tiny_phantoms), "pooled", seed=0)
     test_normal = [r.path for r in parts["test"] if r.label == "NORMAL"][:2]
     shutil.copyfile(tiny_phantoms / test_normal[0], images / "gen-s0-900000.png")
     # A re-encoded copy (other bytes, the same pixels: RGB, uncompressed) counts as well.

@@ -115,3 +115,57 @@ def test_rates_by_group_hand_counts():
     assert rates["b"]["pneumonia"] == 0 and np.isnan(rates["b"]["tpr"])
     with pytest.raises(ValueError, match="one entry per image"):
         rates_by_group(labels, predicted[:-1], groups)
+
+
+# -- k classes ---------------------------------------------------------------------------------
+def test_multiclass_metrics_hand_counts():
+    from cxr_gan.evaluation.metrics import multiclass_metrics
+
+    # True classes 0 0 0 1 1 2; predicted (argmax) 0 0 1 1 2 2.
+    labels = np.array([0, 0, 0, 1, 1, 2])
+    probabilities = np.array([[.8, .1, .1], [.6, .3, .1], [.3, .6, .1],
+                              [.1, .7, .2], [.1, .3, .6], [.2, .2, .6]])
+    m = multiclass_metrics(labels, probabilities, ("a", "b", "c"))
+    assert m["confusion"] == [[2, 1, 0], [0, 1, 1], [0, 0, 1]]
+    assert m["accuracy"] == pytest.approx(4 / 6)
+    # Recalls 2/3, 1/2, 1: balanced accuracy their mean.
+    assert m["balanced_accuracy"] == pytest.approx((2 / 3 + 1 / 2 + 1) / 3)
+    # Precisions 1, 1/2, 1/2; F1 = 2PR/(P+R): 0.8, 0.5, 2/3.
+    assert [m["per_class"][c]["precision"] for c in "abc"] == pytest.approx([1, .5, .5])
+    assert m["macro_f1"] == pytest.approx((0.8 + 0.5 + 2 / 3) / 3)
+    # One-vs-rest AUC of class c: its image (0.6) ties one other (0.6) and beats four: 4.5 / 5.
+    assert m["per_class"]["c"]["auc"] == pytest.approx(4.5 / 5)
+    assert m["per_class"]["a"]["support"] == 3
+
+
+def test_multiclass_metrics_of_two_classes_agree_with_the_binary_ones():
+    from cxr_gan.evaluation.metrics import classification_metrics, multiclass_metrics
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 50)
+    p = rng.uniform(0.01, 0.99, 50)
+    binary = classification_metrics(labels, p)
+    multi = multiclass_metrics(labels, np.stack([1 - p, p], 1), ("n", "p"))
+    assert multi["accuracy"] == pytest.approx(binary["accuracy"])
+    assert multi["balanced_accuracy"] == pytest.approx(binary["auc_thresholded"])
+    assert multi["per_class"]["p"]["auc"] == pytest.approx(binary["auc"])
+
+
+def test_multiclass_intervals_hold_the_estimate_and_a_perfect_model_is_certain():
+    from cxr_gan.evaluation.metrics import multiclass_bootstrap_intervals
+
+    labels = np.repeat([0, 1, 2], 10)
+    perfect = np.eye(3)[labels] * 0.9 + 0.1 / 3
+    intervals = multiclass_bootstrap_intervals(labels, perfect, "abc", n_resamples=50)
+    assert intervals["accuracy"] == (1.0, 1.0) and intervals["macro_auc"] == (1.0, 1.0)
+
+
+def test_balanced_accuracy_difference_of_three_classes_is_the_mean_recall_difference():
+    from cxr_gan.evaluation.metrics import method_difference
+
+    labels = np.array([0, 0, 1, 1, 2, 2])
+    a = np.array([[1, 1, 1, 1, 1, 0]], bool)  # Recalls 1, 1, 1/2.
+    b = np.array([[1, 0, 1, 0, 1, 0]], bool)  # Recalls 1/2 each.
+    result = method_difference(a, b, labels, n_resamples=20)
+    assert result["auc_thresholded"]["difference"] == pytest.approx((2.5 - 1.5) / 3)
+    assert result["accuracy"]["difference"] == pytest.approx(2 / 6)

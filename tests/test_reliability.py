@@ -362,11 +362,11 @@ def test_too_few_gan_images_are_refused_before_any_run_trains(tiny_phantoms, tmp
                  gan_images=str(gan_dir), epochs=1, image_size=32, verbose=0)
     assert not (tmp_path / "runs").exists()
     from cxr_gan.classifier.train import ClassifierRunConfig
-    from cxr_gan.data import kermany
+    from cxr_gan.data import datasets
 
     config = ClassifierRunConfig(data=str(tiny_phantoms), synthetic=True, method="gan")
     # 30 PNEUMONIA and 24 NORMAL training images; 10 % of each (3 and 2) held out.
-    parts = kermany.split_records(kermany.scan(tiny_phantoms), "official")
+    parts = datasets.split_records(datasets.scan(tiny_phantoms), "official")
     assert required_generated_images(config, parts) == (30 - 3) - (24 - 2)
 
 

@@ -283,3 +283,55 @@ def test_a_truncated_predictions_file_is_named(tmp_path):
     path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])  # Cut mid-file.
     with pytest.raises(BadFileError, match="predictions.csv"):
         make_report([runs / "gan-s0"])
+
+
+def _fake_three_class_run(path, method, seed, labels, probabilities, classes=("A", "B", "C"),
+                          train_counts=None):
+    from cxr_gan.evaluation.metrics import multiclass_metrics
+
+    path.mkdir(parents=True)
+    (path / "config.json").write_text(json.dumps({
+        "method": method, "seed": seed, "split": "pooled", "data": "d.csv", "synthetic": False,
+        "image_size": 64, "epochs": 8, "test_images": len(labels), "classes": list(classes),
+        "generator": "g.keras" if method == "gan" else None, "train_counts": train_counts}))
+    table = {"path": [f"img{i}.png" for i in range(len(labels))],
+             "label": [classes[j] for j in labels]}
+    table.update({f"prob_{c.lower()}": probabilities[:, j] for j, c in enumerate(classes)})
+    pd.DataFrame(table).to_csv(path / "predictions.csv", index=False)
+    (path / "metrics.json").write_text(json.dumps(multiclass_metrics(labels, probabilities,
+                                                                     classes)))
+
+
+def test_a_three_class_report_has_its_tables_panels_and_paired_tests(tmp_path):
+    labels = np.repeat([0, 1, 2], 4)
+    right = np.eye(3)[labels] * 0.8 + 0.1
+    wrong = np.eye(3)[(labels + 1) % 3] * 0.8 + 0.1
+    mixed = np.where((np.arange(12) % 2 == 0)[:, None], right, wrong)
+    _fake_three_class_run(tmp_path / "gan-s0", "gan", 0, labels, right,
+                          train_counts={"A": 9, "B": 5, "C": 6, "B_added": 4, "left_as_is": ["C"]})
+    _fake_three_class_run(tmp_path / "none-s0", "none", 0, labels, mixed)
+    text = build_report([tmp_path / "gan-s0", tmp_path / "none-s0"], tmp_path / "report")
+    assert text.startswith("# Augmentation comparison, 3 classes (A, B, C)")
+    table1 = pd.read_csv(tmp_path / "report" / "table1.csv", comment="#").set_index("method")
+    assert table1.loc["gan", "accuracy"] == 100.0 and table1.loc["none", "accuracy"] == 50.0
+    assert table1.loc["none", "recall_A"] == 50.0
+    table2 = pd.read_csv(tmp_path / "report" / "table2.csv", comment="#")
+    none_a = table2[(table2.method == "none") & (table2.true == "A")].iloc[0]
+    # Images 0 and 2 of A right, 1 and 3 called B.
+    assert (none_a.called_A, none_a.called_B, none_a.called_C) == (2, 2, 0)
+    mcnemar = pd.read_csv(tmp_path / "report" / "mcnemar.csv", comment="#").iloc[0]
+    assert (mcnemar.b, mcnemar.c) == (6, 0)
+    assert "balanced accuracy" in text and "[95.5]" not in text
+    assert "left as they are: C" in text
+    assert (tmp_path / "report" / "roc.png").stat().st_size > 0
+
+
+def test_a_run_of_other_classes_is_refused_beside_kermany_runs(tmp_path):
+    labels = np.repeat([0, 1, 2], 4)
+    _fake_three_class_run(tmp_path / "a-s0", "none", 0, labels, np.eye(3)[labels])
+    _fake_three_class_run(tmp_path / "b-s0", "flip", 0, labels, np.eye(3)[labels],
+                          classes=("A", "B", "D"))
+    from cxr_gan.cli import UserError
+
+    with pytest.raises(UserError, match="differ in classes"):
+        make_report([tmp_path / "a-s0", tmp_path / "b-s0"])

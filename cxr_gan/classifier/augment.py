@@ -181,16 +181,20 @@ def to_uint8(images: np.ndarray) -> np.ndarray:
 
 
 def top_up(normal: np.ndarray, n_extra: int, method: str, config: AugmentConfig, seed: int,
-           gan_images: np.ndarray | None = None) -> np.ndarray:
-    """Makes ``n_extra`` NORMAL images with ``method``.
+           gan_images: np.ndarray | None = None, stream: int = 0) -> np.ndarray:
+    """Makes ``n_extra`` images of one class with ``method``.
 
     Args:
-        normal: uint8 ``(n, h, w, 1)`` NORMAL training images.
+        normal: uint8 ``(n, h, w, 1)`` training images of the class topped up (NORMAL in the
+            paper's task).
         n_extra: How many images to make.
         method: One of ``METHODS`` other than ``none``.
         config: Augmentation parameters.
         seed: Seeds the source draws and the random parameters.
         gan_images: uint8 ``(m >= n_extra, h, w, 1)`` generated images (``gan``, ``gan+crop``).
+        stream: Which topped-up class this is (0, 1, ... in class order): the first draws the
+            stream ``[seed, stream_id]`` of a two-class run, the others ``[seed, stream_id,
+            stream]``, so classes never share draws.
 
     Returns:
         uint8 ``(n_extra, h, w, 1)``.
@@ -198,7 +202,7 @@ def top_up(normal: np.ndarray, n_extra: int, method: str, config: AugmentConfig,
     if method not in METHODS or method == "none":
         raise ValueError(f"`method` must be one of {METHODS[1:]}. Received: {method!r}")
     spec = get_method(method)
-    rng = np.random.default_rng([seed, spec.stream_id])
+    rng = np.random.default_rng([seed, spec.stream_id] + ([stream] if stream else []))
     if spec.uses_generator:
         if gan_images is None or len(gan_images) < n_extra:
             have = 0 if gan_images is None else len(gan_images)

@@ -29,7 +29,7 @@ from typing import Iterable
 
 from cxr_gan.classifier.augment import uses_generator
 from cxr_gan.cli import UserError
-from cxr_gan.data import kermany
+from cxr_gan.data import datasets
 
 
 class GeneratorLeakError(UserError, ValueError):
@@ -61,14 +61,14 @@ def overlaps(provenance: dict, data: str, test: Iterable[str], validation: Itera
     images are byte-identical duplicates that the classifier's own training images also hold
     (``shared_duplicates``: the data set's duplicates across the split, which the classifier
     sees with or without the GAN, so they are reported and not counted as a leak)."""
-    learned_root = Path(provenance["data"])
+    learned_root = datasets.base_dir(provenance["data"])
     learned = [learned_root / p for p in provenance["training_files"]]
     if not all(path.is_file() for path in learned):
         seen_paths = set(provenance["training_files"])
         return {"overlap_with_test": sum(p in seen_paths for p in test),
                 "overlap_with_validation": sum(p in seen_paths for p in validation),
                 "shared_duplicates": 0, "compared_by": "path"}
-    root = Path(data)
+    root = datasets.base_dir(data)
     seen = set(_digests(learned))
     own = set(_digests(root / p for p in train))  # What the classifier trains on anyway.
     test_digests = _digests(root / p for p in test)
@@ -95,7 +95,7 @@ def check_folder_images(folder: str, data: str, test: Iterable[str],
     (by decoded pixels); returns how many images were compared."""
     from cxr_gan.io import list_images
 
-    root = Path(data)
+    root = datasets.base_dir(data)
     real = {}
     for relative in [*test, *validation]:
         real.setdefault(pixel_digest(root / relative), relative)
@@ -151,7 +151,7 @@ def check_generator_leak(config, parts: dict[str, list]) -> dict | None:
 
     Args:
         config: A ``ClassifierRunConfig``.
-        parts: Its split (``kermany.split_records``).
+        parts: Its split (``datasets.split_records``).
 
     Raises:
         GeneratorLeakError: The generator learned from a test or validation image of the run.
@@ -160,7 +160,7 @@ def check_generator_leak(config, parts: dict[str, list]) -> dict | None:
         return None
     provenance = read_provenance(config.generator, config.gan_images)
     test = [r.path for r in parts["test"]]
-    held = kermany.validation_paths(parts["train"], [config.seed], config.validation_fraction)
+    held = datasets.validation_paths(parts["train"], [config.seed], config.validation_fraction)
     compared = None
     if config.gan_images:  # The images themselves, whatever their provenance says.
         compared = check_folder_images(config.gan_images, config.data, test, sorted(held))

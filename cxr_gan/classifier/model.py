@@ -9,7 +9,7 @@
     -> block(256) -> Dropout(0.2)                                        # 7x7x256
     -> Flatten                                                           # 12544
     -> dense(512, 0.7) -> dense(128, 0.5) -> dense(64, 0.3)
-    -> Dense(2, softmax)   (index 0 NORMAL, index 1 PNEUMONIA)
+    -> Dense(k, softmax)   (k classes; Kermany: index 0 NORMAL, index 1 PNEUMONIA)
 
     block(f) = SeparableConv2D(f, 3, relu) -> SeparableConv2D(f, 3, relu) -> BN -> MaxPool
     dense(u, r) = Dense(u, relu) -> BN -> Dropout(r)
@@ -21,7 +21,6 @@ import keras
 from keras import layers
 
 INPUT_SIZE = 224
-CLASS_NAMES = ("NORMAL", "PNEUMONIA")
 
 
 # Batch-norm momentum 0.9 (PyTorch's default; the paper states none): with Keras's 0.99 the
@@ -32,18 +31,21 @@ BN_MOMENTUM = 0.9
 
 
 def build_classifier(input_size: int = INPUT_SIZE, seed: int = 0,
-                     bn_momentum: float = BN_MOMENTUM) -> keras.Model:
+                     bn_momentum: float = BN_MOMENTUM, n_classes: int = 2) -> keras.Model:
     """Builds the Fig. 7 classifier.
 
     Args:
         input_size: Square input size (224 in the paper; must be divisible by 32).
         seed: Seeds every initialiser and dropout layer.
         bn_momentum: Momentum of the batch-norm moving statistics (see ``BN_MOMENTUM``).
+        n_classes: Outputs of the softmax head (2: the paper's model, bit for bit).
 
     Returns:
         A functional model named ``"classifier"``: ``(batch, s, s, 3)`` in [0, 1] ->
-        ``(batch, 2)`` class probabilities.
+        ``(batch, n_classes)`` class probabilities.
     """
+    if n_classes < 2:
+        raise ValueError(f"`n_classes` must be >= 2. Received: {n_classes}")
     if input_size % 32 or input_size < 32:
         raise ValueError(f"`input_size` must be a multiple of 32. Received: {input_size}")
     counter = iter(range(seed * 1000, seed * 1000 + 1000))
@@ -71,6 +73,6 @@ def build_classifier(input_size: int = INPUT_SIZE, seed: int = 0,
                          name=f"dense{units}")(x)
         x = layers.BatchNormalization(momentum=bn_momentum, name=f"dense{units}_bn")(x)
         x = layers.Dropout(dropout, seed=next(counter), name=f"dense{units}_dropout")(x)
-    probabilities = layers.Dense(2, activation="softmax", kernel_initializer=glorot(),
+    probabilities = layers.Dense(n_classes, activation="softmax", kernel_initializer=glorot(),
                                  name="probabilities")(x)
     return keras.Model(image, probabilities, name="classifier")

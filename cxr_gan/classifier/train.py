@@ -1,14 +1,21 @@
 """One classifier run: split + augmentation method -> trained Fig. 7 CNN -> test predictions.
 
-Pure steps, then one writer: ``prepare_training_set`` (scan, split, decode, hold out the
-validation share, top up NORMAL), ``fit_and_predict`` (build, fit, predict the test set),
-``score`` (metrics and bootstrap intervals), ``write_run``.
+Pure steps, then one writer: ``prepare_training_set`` (describe, split, decode, hold out the
+validation share, top up every class below the largest), ``fit_and_predict`` (build, fit,
+predict the test set), ``score`` (metrics and bootstrap intervals), ``write_run``.
+
+Classes: any two or more (``cxr_gan.data.datasets``). Their index order is ``class_order``:
+for two classes (negative, positive), the positive class ``--positive`` (default: PNEUMONIA
+where a class is so named, else the second in sorted order) at index 1, so that Kermany's runs
+are today's bit for bit; for more, sorted.
 
 Run directory: ``config.json``, ``history.csv`` (``keras.callbacks.CSVLogger``: epochs counted
 from 0), ``classifier.keras`` (loads with plain ``keras.models.load_model``),
-``predictions.csv`` (``path,label,prob_pneumonia``, one row per test image), ``metrics.json``
-(``cxr_gan.evaluation.metrics.METRIC_KEYS`` at threshold 0.5, rates as fractions, plus 95 %
-bootstrap intervals under ``ci95``), ``manifest.csv``.
+``predictions.csv`` (``path,label,prob_<class>``, one row per test image: for two classes the
+positive class's probability, e.g. ``prob_pneumonia``; for more, one column per class, names in
+lower case), ``metrics.json`` (two classes: ``cxr_gan.evaluation.metrics.METRIC_KEYS`` at
+threshold 0.5; more: ``multiclass_metrics``; rates as fractions, plus 95 % bootstrap intervals
+under ``ci95``), ``manifest.csv``.
 
 Training choices (each also in ``config.json`` with its reason, ``CHOICES``): Adam 1e-3, batch
 32, at most ``epochs`` epochs with early stopping on the validation loss (patience 5, best
@@ -32,11 +39,12 @@ from cxr_gan.checkpoints import atomic_save_keras
 from cxr_gan.classifier.augment import (METHODS, AugmentConfig, get_method, on_the_fly_transform,
                                         top_up, uses_generator)
 from cxr_gan.classifier.leak import check_generator_leak
-from cxr_gan.classifier.model import CLASS_NAMES, build_classifier
+from cxr_gan.classifier.model import build_classifier
 from cxr_gan.cli import OptionError, UserError
-from cxr_gan.data import kermany, resolve_data
+from cxr_gan.data import datasets, resolve_data
 from cxr_gan.data.images import RESIZE_FILTERS, read_grayscale
-from cxr_gan.evaluation.metrics import bootstrap_intervals, classification_metrics
+from cxr_gan.evaluation.metrics import (bootstrap_intervals, classification_metrics,
+                                        multiclass_bootstrap_intervals, multiclass_metrics)
 from cxr_gan.io import (atomic_write_text, list_images, read_json, to_jsonable, write_csv,
                         write_json)
 from cxr_gan.rundir import remove_stale_temporaries, run_lock
@@ -70,7 +78,7 @@ class ClassifierRunConfig:
     epochs: int = 20
     batch_size: int = 32
     learning_rate: float = 1e-3
-    validation_fraction: float = kermany.VALIDATION_FRACTION
+    validation_fraction: float = datasets.VALIDATION_FRACTION
     patience: int = 5
     augment: AugmentConfig = AugmentConfig()
     generator: str | None = None
@@ -79,6 +87,9 @@ class ClassifierRunConfig:
     on_the_fly: bool = False
     strict: bool = False
     backend: str = "tensorflow"
+    patient_pattern: str | None = None
+    positive: str | None = None
+    classes: tuple[str, ...] = ()  # Resolved when the run starts (``class_order``).
 
     def __post_init__(self):
         if self.method not in METHODS:
@@ -163,42 +174,125 @@ class TrainingSet:
     generator: dict | None = None  # The leak guard's record (``leak.check_generator_leak``).
 
 
+POSITIVE_DEFAULT = "PNEUMONIA"
+
+
+def class_order(classes: Sequence[str], positive: str | None = None) -> tuple[str, ...]:
+    """The classes in index order: two classes as (negative, positive), more sorted.
+
+    Raises:
+        OptionError: ``positive`` names no class, or is given for more than two classes.
+    """
+    classes = tuple(sorted(classes))
+    if positive is not None and positive not in classes:
+        raise OptionError(f"--positive {positive!r} names no class of this data set; its "
+                          f"classes are {', '.join(classes)}.")
+    if len(classes) != 2:
+        if positive is not None:
+            raise OptionError(f"--positive chooses the positive class of a two-class task; this "
+                              f"data set has {len(classes)} classes ({', '.join(classes)}).")
+        return classes
+    if positive is None:
+        positive = POSITIVE_DEFAULT if POSITIVE_DEFAULT in classes else classes[1]
+    return tuple(c for c in classes if c != positive) + (positive,)
+
+
+def probability_columns(classes: Sequence[str]) -> tuple[str, ...]:
+    """``predictions.csv``'s probability columns: the positive class's for two classes, one
+    per class for more."""
+    shown = classes[1:] if len(classes) == 2 else classes
+    return tuple(f"prob_{name.lower()}" for name in shown)
+
+
 def _load_split(config: ClassifierRunConfig, parts: dict, name: str):
     """Decoded images, labels and manifest rows of one part of the split."""
     chosen = parts[name]
-    loaded = kermany.load_images(config.data, chosen, name, config.image_size,
-                                 config.resize_filter, strict=config.strict)
-    label_of = {r.path: CLASS_NAMES.index(r.label) for r in chosen}
+    loaded = datasets.load_images(datasets.base_dir(config.data), chosen, name,
+                                  config.image_size, config.resize_filter, strict=config.strict)
+    label_of = {r.path: config.classes.index(r.label) for r in chosen}
     return loaded, np.array([label_of[p] for p in loaded.paths])
 
 
+def with_classes(config: ClassifierRunConfig) -> ClassifierRunConfig:
+    """``config`` with its data set's classes in index order (``class_order``).
+
+    Raises:
+        DataLayoutError, OptionError: The data or ``--positive`` is wrong (one message).
+    """
+    data_set = datasets.describe(config.data, config.patient_pattern)
+    return dataclasses.replace(config, classes=class_order(data_set.classes, config.positive))
+
+
+def generator_class(config: ClassifierRunConfig, parts: dict) -> str | None:
+    """The class a GAN method's images top up: the one its generator learned (its provenance),
+    else the smallest class of the split's training part; None for other methods."""
+    if not uses_generator(config.method):
+        return None
+    from cxr_gan.classifier.leak import read_provenance
+
+    learned = None
+    if config.generator or config.gan_images:
+        learned = read_provenance(config.generator, config.gan_images).get("label")
+    if learned is not None:
+        if learned not in config.classes:
+            raise UserError(f"The generator learned class {learned!r}, which this data set does "
+                            f"not have (classes: {', '.join(config.classes)}).")
+        return learned
+    return min(config.classes, key=lambda c: (sum(r.label == c for r in parts["train"]), c))
+
+
+def top_up_counts(config: ClassifierRunConfig, y_train: np.ndarray,
+                  gan_class: str | None) -> dict[str, int]:
+    """Images added to each class below the largest: up to the largest's count (a GAN method:
+    its generator's class only, the others are left as they are); 0 for ``none`` and
+    ``--on-the-fly``."""
+    counts = np.bincount(y_train, minlength=len(config.classes))
+    largest = int(counts.max())
+    adds = config.method != "none" and not config.on_the_fly
+    return {name: largest - int(counts[j]) if adds else 0
+            for j, name in enumerate(config.classes)
+            if counts[j] < largest and (gan_class is None or name == gan_class)}
+
+
 def prepare_training_set(config: ClassifierRunConfig) -> TrainingSet:
-    """Scans and splits the data, decodes it, holds out the validation share, tops up NORMAL."""
-    records = kermany.scan(config.data)
-    parts = kermany.split_records(records, config.split, seed=config.split_seed)
+    """Describes and splits the data, decodes it, holds out the validation share, tops up every
+    class below the largest (``top_up_counts``)."""
+    if not config.classes:
+        config = with_classes(config)
+    records = datasets.scan(config.data, config.patient_pattern)
+    parts = datasets.split_records(records, config.split, seed=config.split_seed)
+    datasets.check_class_sizes(parts, config.data)
     generator = check_generator_leak(config, parts)  # Before any decoding or training.
     train, train_labels = _load_split(config, parts, "train")
     test, test_labels = _load_split(config, parts, "test")
     # Drawn over the split's records, before decoding: the share a generator must not see.
-    held = kermany.validation_paths(parts["train"], [config.seed], config.validation_fraction)
+    held = datasets.validation_paths(parts["train"], [config.seed], config.validation_fraction)
     val_mask = np.array([path in held for path in train.paths])
     x_train, y_train = train.images[~val_mask], train_labels[~val_mask]
-    n_normal, n_pneumonia = int(np.sum(y_train == 0)), int(np.sum(y_train == 1))
-    tops_up = config.method != "none" and not config.on_the_fly
-    n_extra = max(0, n_pneumonia - n_normal) if tops_up else 0
-    if n_extra:
-        extra = top_up(x_train[y_train == 0], n_extra, config.method, config.augment,
-                       config.seed, _generated_images(config, n_extra))
-        x_train = np.concatenate([x_train, extra])
-        y_train = np.concatenate([y_train, np.zeros(n_extra, int)])
+    kept = {name: int(np.sum(y_train == j)) for j, name in enumerate(config.classes)}
+    gan_class = generator_class(config, parts)
+    added = top_up_counts(config, y_train, gan_class)
+    extras, extra_labels = [x_train], [y_train]
+    for position, (name, n_extra) in enumerate((n, k) for n, k in added.items() if k):
+        j = config.classes.index(name)
+        source = x_train[y_train == j]
+        made = top_up(source, n_extra, config.method, config.augment, config.seed,
+                      _generated_images(config, n_extra), stream=position)
+        extras.append(made)
+        extra_labels.append(np.full(n_extra, j, int))
+    if len(extras) > 1:
+        x_train, y_train = np.concatenate(extras), np.concatenate(extra_labels)
+    counts = {**kept, **{f"{name}_added": n for name, n in added.items()}}
+    if gan_class is not None:
+        counts["left_as_is"] = [name for name in config.classes
+                                if name != gan_class and kept[name] < max(kept.values())]
     return TrainingSet(
         x_train=x_train, y_train=y_train, x_val=train.images[val_mask],
         y_val=train_labels[val_mask], x_test=test.images, y_test=test_labels,
         test_paths=test.paths,
         manifest_rows=(train.manifest_rows + test.manifest_rows
-                       + kermany.skipped_manifest_rows(config.data)),
-        counts={"NORMAL": n_normal, "PNEUMONIA": n_pneumonia, "NORMAL_added": n_extra},
-        patients_shared=kermany.patients_shared(parts), generator=generator,
+                       + datasets.skipped_manifest_rows(config.data)),
+        counts=counts, patients_shared=datasets.patients_shared(parts), generator=generator,
     )
 
 
@@ -212,8 +306,10 @@ class FitResult:
 
 def fit_and_predict(config: ClassifierRunConfig, data: TrainingSet, callbacks: Sequence = (),
                     verbose: int = 2) -> FitResult:
-    """Builds the Fig. 7 model, fits it with early stopping, predicts P(PNEUMONIA) on test."""
-    model = build_classifier(config.image_size, seed=config.seed)
+    """Builds the Fig. 7 model, fits it with early stopping, predicts the test images' class
+    probabilities ``(n, k)``."""
+    model = build_classifier(config.image_size, seed=config.seed,
+                             n_classes=len(config.classes))
     model.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     transform = on_the_fly_transform(config.method, config.augment) if config.on_the_fly \
@@ -228,15 +324,32 @@ def fit_and_predict(config: ClassifierRunConfig, data: TrainingSet, callbacks: S
                                                  restore_best_weights=True), *callbacks],
     )
     seconds = time.perf_counter() - start
-    probabilities = model.predict(ImageBatches(data.x_test, data.y_test, 64), verbose=0)[:, 1]
+    probabilities = model.predict(ImageBatches(data.x_test, data.y_test, 64), verbose=0)
     return FitResult(model, len(history.history["loss"]), seconds, probabilities)
 
 
-def score(labels: np.ndarray, probabilities: np.ndarray, seed: int) -> dict:
-    """``metrics.json``: every metric at threshold 0.5, with bootstrap intervals under ci95."""
-    metrics = classification_metrics(labels, probabilities)
-    metrics["ci95"] = bootstrap_intervals(labels, probabilities, seed=seed)
+def score(labels: np.ndarray, probabilities: np.ndarray, seed: int,
+          classes: Sequence[str] = ("NORMAL", "PNEUMONIA")) -> dict:
+    """``metrics.json``, with bootstrap intervals under ci95: for two classes every metric of
+    the positive class (index 1) at threshold 0.5; for more, ``multiclass_metrics``.
+    ``probabilities``: ``(n, k)``, or ``(n,)`` of the positive class."""
+    probabilities = np.asarray(probabilities)
+    if len(classes) == 2:
+        positive = probabilities[:, 1] if probabilities.ndim == 2 else probabilities
+        metrics = classification_metrics(labels, positive)
+        metrics["ci95"] = bootstrap_intervals(labels, positive, seed=seed)
+        return metrics
+    metrics = multiclass_metrics(labels, probabilities, classes)
+    metrics["ci95"] = multiclass_bootstrap_intervals(labels, probabilities, classes, seed=seed)
     return metrics
+
+
+def prediction_rows(data: TrainingSet, probabilities: np.ndarray, classes: Sequence[str]):
+    """``predictions.csv``'s rows: path, true class, the ``probability_columns``."""
+    shown = probabilities[:, 1:] if len(classes) == 2 else probabilities
+    for path, label, row in zip(data.test_paths, data.y_test, shown):
+        # repr reads back as the same value: exact.
+        yield (path, classes[label], *(repr(float(p)) for p in row))
 
 
 def write_run(run_dir: Path, config: ClassifierRunConfig, data: TrainingSet, fit: FitResult,
@@ -253,10 +366,10 @@ def write_run(run_dir: Path, config: ClassifierRunConfig, data: TrainingSet, fit
         "versions": backend_versions(),
     })
     write_json(run_dir / "config.json", resolved)
-    atomic_write_text(run_dir / "manifest.csv", kermany.manifest_csv_text(data.manifest_rows))
-    write_csv(run_dir / "predictions.csv", ("path", "label", "prob_pneumonia"), (
-        (path, CLASS_NAMES[label], repr(float(p)))  # Reads back as the same value: exact.
-        for path, label, p in zip(data.test_paths, data.y_test, fit.probabilities)))
+    atomic_write_text(run_dir / "manifest.csv", datasets.manifest_csv_text(data.manifest_rows))
+    write_csv(run_dir / "predictions.csv",
+              ("path", "label") + probability_columns(config.classes),
+              prediction_rows(data, fit.probabilities, config.classes))
     atomic_save_keras(fit.model, run_dir / "classifier.keras")
     write_json(run_dir / "metrics.json", metrics)
 
@@ -270,36 +383,46 @@ def train_classifier(config: ClassifierRunConfig, run_dir: Path | str,
             raise UserError(f"{run_dir} already holds a finished run; choose a new --out.")
         remove_stale_temporaries(run_dir)
         config = dataclasses.replace(config, backend=keras.backend.backend())
+        if not config.classes:
+            config = with_classes(config)
         set_determinism(config.seed, deterministic=False)
         data = prepare_training_set(config)
         history = keras.callbacks.CSVLogger(str(run_dir / "history.csv"))
         fit = fit_and_predict(config, data, callbacks=[history], verbose=verbose)
-        metrics = score(data.y_test, fit.probabilities, config.seed)
+        metrics = score(data.y_test, fit.probabilities, config.seed, config.classes)
         write_run(run_dir, config, data, fit, metrics)
         return metrics
 
 
 def required_generated_images(config: ClassifierRunConfig, parts: dict) -> int:
     """How many generated images a GAN-method run of ``config`` on the split ``parts`` tops up
-    with: PNEUMONIA less NORMAL training images after the validation hold-out (from the file
-    table, before decoding; a file that then fails to decode changes it by one at most)."""
-    held = kermany.validation_paths(parts["train"], [config.seed], config.validation_fraction)
+    with: the largest class's training images less its generator's class's, after the
+    validation hold-out (from the file table, before decoding; a file that then fails to
+    decode changes it by one at most)."""
+    if not config.classes:
+        config = with_classes(config)
+    held = datasets.validation_paths(parts["train"], [config.seed], config.validation_fraction)
     kept = [r.label for r in parts["train"] if r.path not in held]
-    return max(0, kept.count("PNEUMONIA") - kept.count("NORMAL"))
+    gan_class = generator_class(config, parts)
+    return max(0, max(kept.count(c) for c in config.classes) - kept.count(gan_class))
 
 
 def check_inputs(configs: Sequence[ClassifierRunConfig]) -> None:
     """Every check of the runs' inputs that can fail, done before the first run trains: the
-    data layout, and for GAN methods a loadable generator or enough readable generated images.
+    data set and its classes' sizes, and for GAN methods a loadable generator or enough
+    readable generated images.
 
     Raises:
         UserError: The message names the file or folder and the fix.
     """
     for config in configs:
-        records = kermany.scan(config.data)
+        if not config.classes:
+            config = with_classes(config)
+        records = datasets.scan(config.data, config.patient_pattern)
+        parts = datasets.split_records(records, config.split, seed=config.split_seed)
+        datasets.check_class_sizes(parts, config.data)
         if not uses_generator(config.method):
             continue
-        parts = kermany.split_records(records, config.split, seed=config.split_seed)
         check_generator_leak(config, parts)
         needed = required_generated_images(config, parts)
         if config.gan_images:
@@ -307,7 +430,8 @@ def check_inputs(configs: Sequence[ClassifierRunConfig]) -> None:
             if len(paths) < needed:
                 raise UserError(
                     f"--gan-images {config.gan_images} holds {len(paths)} images; method "
-                    f"{config.method!r} on the {config.split} split tops up NORMAL with "
+                    f"{config.method!r} on the {config.split} split tops up "
+                    f"{generator_class(config, parts)} with "
                     f"{needed}. Generate at least that many (train_gan.py generate "
                     f"--num-images {needed}).")
             for path in paths[:needed]:
@@ -325,7 +449,7 @@ def check_inputs(configs: Sequence[ClassifierRunConfig]) -> None:
 # keeps a finished run only when all of these agree.
 RUN_IDENTITY = ("data", "method", "seed", "split", "split_seed", "image_size", "epochs",
                 "batch_size", "learning_rate", "on_the_fly", "resize_filter", "generator",
-                "gan_images")
+                "gan_images", "patient_pattern", "positive")
 
 
 def check_same_run(run_dir: Path, config: ClassifierRunConfig) -> None:
@@ -359,9 +483,9 @@ def run_many(data: str | None, methods: Sequence[str], seeds: Sequence[int], out
     for method, seed in ((m, s) for m in chosen for s in seeds):
         # --on-the-fly changes only the tf.image methods; the others keep the top-up protocol.
         on_the_fly = options.get("on_the_fly", False) and get_method(method).on_the_fly
-        config = ClassifierRunConfig(data=str(source.root), synthetic=source.synthetic,
-                                     method=method, seed=seed,
-                                     **{**options, "on_the_fly": on_the_fly})
+        config = with_classes(ClassifierRunConfig(
+            data=str(source.root), synthetic=source.synthetic, method=method, seed=seed,
+            **{**options, "on_the_fly": on_the_fly}))
         runs.append((config, Path(out) / f"{method}-s{seed}" if several else Path(out)))
     check_inputs([config for config, _ in runs])
     results = []
@@ -377,8 +501,9 @@ def run_many(data: str | None, methods: Sequence[str], seeds: Sequence[int], out
         print(f"{prefix} -> {run_dir}", flush=True)
         metrics = train_classifier(config, run_dir, verbose=verbose)
         label = " [SYNTHETIC DATA]" if config.synthetic else ""
-        print(f"{method} seed {seed} split {config.split}{label}: accuracy "
-              f"{metrics['accuracy']:.4f} auc {metrics['auc']:.4f} auc_thresholded "
-              f"{metrics['auc_thresholded']:.4f} -> {run_dir}")
+        keys = (("auc", "auc_thresholded") if len(config.classes) == 2
+                else ("balanced_accuracy", "macro_auc"))
+        shown = " ".join(f"{key} {metrics[key]:.4f}" for key in ("accuracy", *keys))
+        print(f"{method} seed {seed} split {config.split}{label}: {shown} -> {run_dir}")
         results.append((method, seed, metrics))
     return results

@@ -1,6 +1,7 @@
 """Classification metrics, bootstrap intervals and McNemar's test (scikit-learn, SciPy).
 
-Positive class: PNEUMONIA (label 1), as in the paper's Table 2 (its GAN row: TN 284, FP 33,
+Two classes (``classification_metrics``): label 1 is the positive class (``--positive``;
+Kermany's PNEUMONIA, as in the paper's Table 2 (its GAN row: TN 284, FP 33,
 FN 20, TP 835 gives accuracy 95.5, precision 96.2, recall 97.7, F1 97.0, FPR 0.10).
 
 Two AUCs are reported and named apart:
@@ -8,6 +9,10 @@ Two AUCs are reported and named apart:
 - ``auc_thresholded``: the area under the ROC "curve" of hard 0/1 predictions at the
   threshold, which is ``(TPR + TNR) / 2`` (balanced accuracy). The paper's "AUC" column is
   this quantity: GAN (0.977 + 0.896) / 2 = 0.936 as printed.
+
+k >= 2 classes (``multiclass_metrics``): accuracy, balanced accuracy (mean per-class recall),
+macro F1, per-class precision and recall, one-vs-rest ROC AUC per class and their macro mean,
+and the k x k confusion matrix (rows: true class, columns: predicted, the argmax).
 """
 
 from __future__ import annotations
@@ -47,6 +52,61 @@ def classification_metrics(labels, probabilities, threshold: float = 0.5) -> dic
     result["auc"] = skm.roc_auc_score(labels, probabilities) if both_classes else float("nan")
     return {key: float(result[key]) if key not in ("tn", "fp", "fn", "tp") else int(result[key])
             for key in METRIC_KEYS}
+
+
+MULTICLASS_INTERVAL_KEYS = ("accuracy", "balanced_accuracy", "macro_f1", "macro_auc")
+
+
+def multiclass_metrics(labels, probabilities, classes) -> dict:
+    """Metrics of k-way predictions: ``labels`` (n,) class indices, ``probabilities`` (n, k)
+    rows of class probabilities, ``classes`` the k names (index order).
+
+    Returns:
+        ``accuracy``, ``balanced_accuracy``, ``macro_f1``, ``macro_auc`` (NaN when a class has
+        no image or every image), ``per_class`` {name: precision, recall, f1, auc, support}
+        and ``confusion`` (k lists of k counts; rows true, columns predicted).
+    """
+    labels = np.asarray(labels).astype(int)
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    k = len(classes)
+    if probabilities.shape != (len(labels), k):
+        raise ValueError(f"probabilities must be (n, {k}); got {probabilities.shape}")
+    predicted = probabilities.argmax(1)
+    everyone = list(range(k))
+    precision, recall, f1, support = skm.precision_recall_fscore_support(
+        labels, predicted, labels=everyone, zero_division=0.0)
+    present = support > 0
+    aucs = [skm.roc_auc_score(labels == j, probabilities[:, j])
+            if 0 < support[j] < len(labels) else float("nan") for j in everyone]
+    return {
+        "accuracy": float(np.mean(predicted == labels)),
+        "balanced_accuracy": float(np.mean(recall[present])) if present.any() else float("nan"),
+        "macro_f1": float(np.mean(f1)),
+        "macro_auc": float(np.mean(aucs)),
+        "per_class": {name: {"precision": float(precision[j]), "recall": float(recall[j]),
+                             "f1": float(f1[j]), "auc": float(aucs[j]),
+                             "support": int(support[j])}
+                      for j, name in enumerate(classes)},
+        "confusion": skm.confusion_matrix(labels, predicted, labels=everyone).tolist(),
+    }
+
+
+def multiclass_bootstrap_intervals(labels, probabilities, classes, n_resamples: int = 1000,
+                                   confidence: float = 0.95, seed: int = 0) -> dict:
+    """Percentile bootstrap intervals of ``MULTICLASS_INTERVAL_KEYS``, resampling test images
+    with replacement."""
+    labels = np.asarray(labels).astype(int)
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    samples = {key: [] for key in MULTICLASS_INTERVAL_KEYS}
+    for _ in range(n_resamples):
+        index = rng.integers(0, len(labels), len(labels))
+        values = multiclass_metrics(labels[index], probabilities[index], classes)
+        for key in MULTICLASS_INTERVAL_KEYS:
+            samples[key].append(values[key])
+    alpha = (1.0 - confidence) / 2.0
+    return {key: (float(np.nanquantile(v, alpha)), float(np.nanquantile(v, 1 - alpha)))
+            for key, v in samples.items()}
 
 
 def rates_by_group(labels, predicted_positive, groups) -> dict[str, dict[str, float]]:
@@ -123,7 +183,7 @@ def method_difference(correct_a, correct_b, labels, n_resamples: int = 10000,
     Args:
         correct_a, correct_b: Booleans of shape (runs, images): whether each run of a method
             got each test image right (its seeds; the two may have different run counts).
-        labels: The test images' labels (1 = PNEUMONIA), for the balanced accuracy.
+        labels: The test images' class indices, for the balanced accuracy.
 
     Returns:
         For ``accuracy`` and ``auc_thresholded`` ((TPR + TNR) / 2, the paper's "AUC"): the
@@ -167,9 +227,9 @@ def _weighted_scores(correct, labels, weights, key):
     if key == "accuracy":
         return weights @ correct.T / weights.sum(1, keepdims=True)
     rates = []
-    for label in (0, 1):
+    for label in np.unique(labels):  # Balanced accuracy: the mean of the per-class recalls.
         mask = labels == label
         drawn = weights[:, mask].sum(1, keepdims=True)
         with np.errstate(invalid="ignore", divide="ignore"):
             rates.append(weights[:, mask] @ correct[:, mask].T / drawn)
-    return (rates[0] + rates[1]) / 2.0
+    return sum(rates[1:], rates[0]) / len(rates)

@@ -4,6 +4,12 @@ Input: run directories written by ``train_classifier.py`` (``config.json``,
 ``predictions.csv``, ``metrics.json``). Output, in ``--out``: ``report.md``, ``table1.csv``,
 ``table2.csv``, ``mcnemar.csv``, ``intervals.csv``, ``differences.csv`` and ``roc.png``; each
 says the data, split, seeds and methods.
+
+Two classes: the paper's tables (its values beside ours on the pooled split), the positive
+class being the run's (index 1; Kermany's PNEUMONIA). More classes: table 1 holds accuracy,
+balanced accuracy, macro F1, macro one-vs-rest ROC AUC and each class's recall and AUC; table 2
+the mean confusion matrix; McNemar and the differences use right/wrong per image (the argmax);
+``roc.png`` has one one-vs-rest panel per class.
 """
 
 from __future__ import annotations
@@ -20,20 +26,29 @@ from sklearn.metrics import roc_curve
 from cxr_gan.classifier.augment import GAN_METHODS, uses_generator
 from cxr_gan.cli import BadFileError, MissingInputError, UserError
 from cxr_gan.evaluation import paper
-from cxr_gan.evaluation.metrics import mcnemar_exact, method_difference, metrics_from_counts
+from cxr_gan.evaluation.metrics import (MULTICLASS_INTERVAL_KEYS, mcnemar_exact,
+                                        method_difference, metrics_from_counts)
 from cxr_gan.io import atomic_write_text, markdown_table, read_json
-from cxr_gan.plots import RocCurves, plot_roc_curves
+from cxr_gan.plots import RocCurves, RocPanels, plot_roc_curves, plot_roc_panels
 
 TABLE_1 = ("accuracy", "precision", "recall", "f1", "auc", "auc_thresholded", "fpr", "tpr")
 PERCENT = ("accuracy", "precision", "recall", "f1", "auc", "auc_thresholded")
 COUNTS = ("tn", "fp", "fn", "tp")
 
 
-PREDICTION_COLUMNS = ("path", "label", "prob_pneumonia")
-LABELS = ("NORMAL", "PNEUMONIA")
+# The classes of runs written before ``config.json`` named them: Kermany's, positive last.
+KERMANY_CLASSES = ("NORMAL", "PNEUMONIA")
+MULTICLASS_TABLE_1 = MULTICLASS_INTERVAL_KEYS
 # What makes runs comparable in one table: the same test images, scored the same way.
 PROTOCOL_KEYS = ("data", "split", "split_seed", "image_size", "epochs", "batch_size",
                  "on_the_fly", "test_images")
+
+
+def probability_columns(classes: Sequence[str]) -> tuple[str, ...]:
+    """``predictions.csv``'s probability columns (as ``cxr_gan.classifier.train`` writes
+    them): the positive class's for two classes, one per class for more."""
+    shown = classes[1:] if len(classes) == 2 else classes
+    return tuple(f"prob_{name.lower()}" for name in shown)
 
 
 def _damaged(path: Path, what: str) -> BadFileError:
@@ -54,7 +69,13 @@ def _read_dict(path: Path, required: Sequence[str]) -> dict:
     return value
 
 
-def _check_metrics(path: Path, metrics: dict) -> None:
+def _check_metrics(path: Path, metrics: dict, classes: Sequence[str]) -> None:
+    if len(classes) > 2:
+        for key in MULTICLASS_TABLE_1:
+            value = metrics.get(key)
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                raise _damaged(path, f"has {key} = {value!r}, not a number")
+        return
     for key in ("tn", "fp", "fn", "tp"):
         value = metrics[key]
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
@@ -69,30 +90,39 @@ def _check_metrics(path: Path, metrics: dict) -> None:
 
 
 def _check_predictions(path: Path, predictions: pd.DataFrame, config: dict,
-                       metrics: dict) -> None:
-    missing = [c for c in PREDICTION_COLUMNS if c not in predictions.columns]
+                       metrics: dict, classes: Sequence[str]) -> None:
+    columns = probability_columns(classes)
+    missing = [c for c in ("path", "label", *columns) if c not in predictions.columns]
     if missing:
         raise _damaged(path, f"has no column {', '.join(missing)}")
-    expected = config.get("test_images", sum(metrics[k] for k in ("tn", "fp", "fn", "tp")))
+    expected = config.get("test_images")
+    if expected is None:
+        expected = sum(metrics[k] for k in ("tn", "fp", "fn", "tp"))
     if len(predictions) != expected:
         raise _damaged(path, f"holds {len(predictions)} rows; the run tested {expected} images "
                              "(cut or truncated)")
-    probabilities = pd.to_numeric(predictions["prob_pneumonia"], errors="coerce")
-    if probabilities.isna().any() or not probabilities.between(0, 1).all():
-        row = int(np.flatnonzero(probabilities.isna() | ~probabilities.between(0, 1))[0])
-        raise _damaged(path, f"row {row + 2}: prob_pneumonia "
-                             f"{predictions['prob_pneumonia'].iloc[row]!r} is not a probability")
-    if not predictions["label"].isin(LABELS).all():
-        raise _damaged(path, f"has labels other than {', '.join(LABELS)}")
+    for column in columns:
+        probabilities = pd.to_numeric(predictions[column], errors="coerce")
+        if probabilities.isna().any() or not probabilities.between(0, 1).all():
+            row = int(np.flatnonzero(probabilities.isna() | ~probabilities.between(0, 1))[0])
+            raise _damaged(path, f"row {row + 2}: {column} "
+                                 f"{predictions[column].iloc[row]!r} is not a probability")
+    if not predictions["label"].isin(classes).all():
+        raise _damaged(path, f"has labels other than {', '.join(classes)}")
 
 
 def load_run(run_dir: Path) -> dict:
     """A classifier run's config, metrics and predictions, each checked: a damaged, cut or
     inconsistent file ends in one message that names it."""
-    metrics = _read_dict(run_dir / "metrics.json", TABLE_1 + COUNTS)
-    _check_metrics(run_dir / "metrics.json", metrics)
+    metrics = _read_dict(run_dir / "metrics.json", ())
     config = _read_dict(run_dir / "config.json", ("method", "seed", "split", "data",
                                                   "synthetic", "image_size"))
+    classes = tuple(config.get("classes") or KERMANY_CLASSES)
+    required = TABLE_1 + COUNTS if len(classes) == 2 else MULTICLASS_TABLE_1
+    missing = [key for key in required if key not in metrics]
+    if missing:
+        raise _damaged(run_dir / "metrics.json", f"has no {', '.join(missing)}")
+    _check_metrics(run_dir / "metrics.json", metrics, classes)
     path = run_dir / "predictions.csv"
     try:
         predictions = pd.read_csv(path)
@@ -100,10 +130,11 @@ def load_run(run_dir: Path) -> dict:
         raise MissingInputError(f"{path} not found: rerun that classifier run.") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
         raise _damaged(path, f"cannot be read ({error})") from None
-    _check_predictions(path, predictions, config, metrics)
-    predictions["prob_pneumonia"] = predictions["prob_pneumonia"].astype(float)
+    _check_predictions(path, predictions, config, metrics, classes)
+    for column in probability_columns(classes):
+        predictions[column] = predictions[column].astype(float)
     return {"dir": str(run_dir), "config": config, "metrics": metrics,
-            "predictions": predictions}
+            "predictions": predictions, "classes": classes}
 
 
 def find_runs(paths: Sequence[Path | str]) -> list[Path]:
@@ -129,7 +160,7 @@ def find_runs(paths: Sequence[Path | str]) -> list[Path]:
 def protocol(run: dict) -> dict:
     """The fields that must agree for runs to share a table (``PROTOCOL_KEYS``)."""
     config = run["config"]
-    return {key: config.get(key) for key in PROTOCOL_KEYS}
+    return {**{key: config.get(key) for key in PROTOCOL_KEYS}, "classes": run["classes"]}
 
 
 def check_one_protocol(loaded: Sequence[dict]) -> None:
@@ -187,20 +218,50 @@ def _provenance(loaded: list[dict], methods: Sequence[str], synthetic: bool) -> 
     gan_sources = sorted({_gan_source(r["config"]) for r in loaded
                           if uses_generator(r["config"]["method"])} - {""})
     gan_text = f" | GAN images: {', '.join(gan_sources)}" if gan_sources else ""
+    left = sorted({name for r in loaded if uses_generator(r["config"]["method"])
+                   for name in (r["config"].get("train_counts") or {}).get("left_as_is", [])})
+    if left:
+        gan_text += (f" | the GAN methods top up their generator's class only; left as they "
+                     f"are: {', '.join(left)}")
     return (f"data: {', '.join(values('data'))}{' (SYNTHETIC PHANTOMS)' if synthetic else ''} | "
             f"split: {', '.join(values('split'))} | seeds: {values('seed')} | methods: "
             f"{', '.join(sorted(methods))} | classifier: Fig. 7, "
             f"{loaded[0]['config']['image_size']} px{gan_text}")
 
 
+def table_1_keys(classes: Sequence[str]) -> tuple[str, ...]:
+    """Table 1's columns: the paper's for two classes; for more, the multi-class metrics and
+    each class's recall and one-vs-rest AUC."""
+    if len(classes) == 2:
+        return TABLE_1
+    return MULTICLASS_TABLE_1 + tuple(f"{what}_{name}" for what in ("recall", "auc")
+                                      for name in classes)
+
+
+def metric_values(run: dict) -> dict[str, float]:
+    """A run's ``metrics.json`` as one flat dict (per-class values as ``recall_CLASS``)."""
+    metrics = run["metrics"]
+    if len(run["classes"]) == 2:
+        return metrics
+    flat = {key: metrics[key] for key in MULTICLASS_TABLE_1}
+    for name, values in metrics["per_class"].items():
+        flat.update({f"recall_{name}": values["recall"], f"auc_{name}": values["auc"]})
+    return flat
+
+
+def _percent(key: str) -> bool:
+    return key in PERCENT or key in MULTICLASS_TABLE_1 or key.startswith(("recall_", "auc_"))
+
+
 def table_1(by_method: dict[str, list[dict]], beside_paper: bool) -> pd.DataFrame:
     """Mean and std over seeds of each Table 1 metric, the paper's value and the difference."""
     rows = []
+    classes = next(iter(by_method.values()))[0]["classes"]
     for method, group in sorted(by_method.items()):
         row = {"method": method, "runs": len(group)}
-        for key in TABLE_1:
-            values = np.array([r["metrics"][key] for r in group], float)
-            scale = 100.0 if key in PERCENT else 1.0
+        for key in table_1_keys(classes):
+            values = np.array([metric_values(r)[key] for r in group], float)
+            scale = 100.0 if _percent(key) else 1.0
             row[key] = float(values.mean() * scale)
             row[f"{key}_std"] = float(values.std(ddof=1) * scale) if len(group) > 1 else 0.0
             printed = paper.TABLE_1_PRINTED.get(method, {}).get(key) if beside_paper else None
@@ -211,8 +272,17 @@ def table_1(by_method: dict[str, list[dict]], beside_paper: bool) -> pd.DataFram
 
 
 def table_2(by_method: dict[str, list[dict]], beside_paper: bool) -> pd.DataFrame:
-    """Mean confusion counts over seeds, beside the paper's."""
+    """Mean confusion counts over seeds, beside the paper's (more than two classes: the mean
+    k x k matrix, one row per method and true class)."""
     rows = []
+    classes = next(iter(by_method.values()))[0]["classes"]
+    if len(classes) > 2:
+        for method, group in sorted(by_method.items()):
+            mean = np.mean([r["metrics"]["confusion"] for r in group], axis=0)
+            rows += [{"method": method, "true": name,
+                      **{f"called_{other}": float(mean[i, j]) for j, other in enumerate(classes)}}
+                     for i, name in enumerate(classes)]
+        return pd.DataFrame(rows)
     for method, group in sorted(by_method.items()):
         counts = {k: np.mean([r["metrics"][k] for r in group]) for k in COUNTS}
         paper_counts = paper.TABLE_2_COUNTS.get(method, {}) if beside_paper else {}
@@ -221,11 +291,21 @@ def table_2(by_method: dict[str, list[dict]], beside_paper: bool) -> pd.DataFram
     return pd.DataFrame(rows)
 
 
+def class_scores(run: dict) -> tuple[np.ndarray, np.ndarray]:
+    """The test images' class indices and the run's scores: for two classes the positive
+    class's probability ``(n,)``, for more the class probabilities ``(n, k)``."""
+    predictions, classes = run["predictions"], run["classes"]
+    labels = predictions["label"].map(classes.index).to_numpy().astype(int)
+    scores = predictions[list(probability_columns(classes))].to_numpy(np.float64)
+    return labels, scores[:, 0] if len(classes) == 2 else scores
+
+
 def _right(run: dict):
-    """Whether the run got each test image right, and the images' labels (1 = PNEUMONIA)."""
-    predictions = run["predictions"]
-    truth = (predictions["label"] == "PNEUMONIA").to_numpy()
-    return (predictions["prob_pneumonia"] >= 0.5).to_numpy() == truth, truth.astype(int)
+    """Whether the run got each test image right (two classes: positive at 0.5; more: the
+    argmax), and the images' class indices."""
+    labels, scores = class_scores(run)
+    predicted = (scores >= 0.5).astype(int) if scores.ndim == 1 else scores.argmax(1)
+    return predicted == labels, labels
 
 
 def _gan_pairs(by_method: dict[str, list[dict]]) -> list[tuple[str, str]]:
@@ -280,15 +360,21 @@ def differences_table(by_method: dict[str, list[dict]]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def interval_keys(classes: Sequence[str]) -> tuple[str, str]:
+    """Accuracy and the balanced accuracy's name: ``auc_thresholded`` ((TPR + TNR) / 2, the
+    paper's "AUC") for two classes, ``balanced_accuracy`` for more."""
+    return ("accuracy", "auc_thresholded" if len(classes) == 2 else "balanced_accuracy")
+
+
 def intervals_table(by_method: dict[str, list[dict]]) -> pd.DataFrame:
-    """Each run's accuracy and thresholded "AUC" with their 95 % bootstrap intervals (from
-    its ``metrics.json``)."""
+    """Each run's accuracy and balanced accuracy (two classes: the thresholded "AUC") with
+    their 95 % bootstrap intervals (from its ``metrics.json``)."""
     rows = []
     for method, group in sorted(by_method.items()):
         for run in group:
             metrics = run["metrics"]
             row = {"method": method, "seed": run["config"]["seed"]}
-            for key in ("accuracy", "auc_thresholded"):
+            for key in interval_keys(run["classes"]):
                 low, high = metrics.get("ci95", {}).get(key, (None, None))
                 row.update({key: metrics[key], f"{key}_low": low, f"{key}_high": high})
             rows.append(row)
@@ -306,7 +392,8 @@ def make_report(run_dirs: Sequence[Path | str]) -> Report:
         by_method[run["config"]["method"]].append(run)
     # The paper's numbers are on its pooled 80/20 split (1172 test images): shown beside ours
     # only when every run used that split.
-    beside_paper = sorted({r["config"]["split"] for r in loaded}) == ["pooled"]
+    beside_paper = (sorted({r["config"]["split"] for r in loaded}) == ["pooled"]
+                    and loaded[0]["classes"] == KERMANY_CLASSES)
     synthetic = any(r["config"]["synthetic"] for r in loaded)
     return Report(provenance=_provenance(loaded, list(by_method), synthetic),
                   synthetic=synthetic,
@@ -320,7 +407,7 @@ def make_report(run_dirs: Sequence[Path | str]) -> Report:
 def _fmt(value, key) -> str:
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return "n/a"
-    return f"{value:.1f}" if key in PERCENT else f"{value:.3f}"
+    return f"{value:.1f}" if _percent(key) else f"{value:.3f}"
 
 
 def _table_1_cell(row: dict, key: str) -> str:
@@ -332,11 +419,11 @@ def _table_1_cell(row: dict, key: str) -> str:
     return cell
 
 
-def _table_1_lines(table1: pd.DataFrame) -> list[str]:
-    rows = [[row["method"], row["runs"], *(_table_1_cell(row, key) for key in TABLE_1)]
+def _table_1_lines(table1: pd.DataFrame, keys: Sequence[str] = TABLE_1) -> list[str]:
+    rows = [[row["method"], row["runs"], *(_table_1_cell(row, key) for key in keys)]
             for row in table1.to_dict("records")]
-    return markdown_table(("method", "runs", *TABLE_1), rows,
-                          "l" + "r" * (1 + len(TABLE_1))).split("\n")
+    return markdown_table(("method", "runs", *keys), rows,
+                          "l" + "r" * (1 + len(keys))).split("\n")
 
 
 def _table_2_lines(table2: pd.DataFrame) -> list[str]:
@@ -352,7 +439,7 @@ def _interval(value, low, high) -> str:
     return f"{100 * value:.1f} [{100 * low:.1f}, {100 * high:.1f}]"
 
 
-def _differences_lines(differences: pd.DataFrame) -> list[str]:
+def _differences_lines(differences: pd.DataFrame, balanced: str = '"AUC"') -> list[str]:
     def cells(row, key):
         return (f"{100 * row[key + '_difference']:+.1f} [{100 * row[key + '_low']:+.1f}, "
                 f"{100 * row[key + '_high']:+.1f}]", f"{row[key + '_share_above_zero']:.2f}")
@@ -364,11 +451,64 @@ def _differences_lines(differences: pd.DataFrame) -> list[str]:
     rows = [[r["gan_method"], r["gan_runs"], r["method"], r["runs"], *cells(r, "accuracy"),
              *cells(r, "auc_thresholded")] for r in differences.to_dict("records")]
     return lines + markdown_table(("GAN method", "runs", "method", "runs", "accuracy", "ahead",
-                                   '"AUC"', "ahead"), rows, "lrlrlrlr").split("\n")
+                                   balanced, "ahead"), rows, "lrlrlrlr").split("\n")
+
+
+def _paired_lines(report: Report, balanced: str) -> list[str]:
+    """The intervals, McNemar and differences sections (any number of classes)."""
+    lines = []
+    if not report.intervals.empty:
+        key = "auc_thresholded" if balanced == '"AUC"' else "balanced_accuracy"
+        lines += ["", "Each run with its 95 % bootstrap interval (1000 resamples of the test "
+                  "images; percent):", ""]
+        rows = [[r["method"], r["seed"],
+                 _interval(r["accuracy"], r["accuracy_low"], r["accuracy_high"]),
+                 _interval(r[key], r[f"{key}_low"], r[f"{key}_high"])]
+                for r in report.intervals.to_dict("records")]
+        header = '"AUC" (TPR+TNR)/2' if key == "auc_thresholded" else "balanced accuracy"
+        lines += markdown_table(("method", "seed", "accuracy", header), rows,
+                                "lrll").split("\n")
+    if not report.mcnemar.empty:
+        lines += ["", "McNemar's exact test, each GAN method against each other method on the "
+                  "same test images (b: the GAN method right, the other wrong; c: the reverse):",
+                  ""]
+        rows = [[r.gan_method, r.gan_seed, r.method, r.seed, r.b, r.c, f"{r.p_value:.4g}"]
+                for r in report.mcnemar.itertuples()]
+        lines += markdown_table(("GAN method", "its seed", "method", "seed", "b", "c", "p"), rows,
+                                "lrlrrrr").split("\n")
+    if not report.differences.empty:
+        lines += _differences_lines(report.differences, balanced)
+    return lines
+
+
+def render_multiclass_markdown(report: Report) -> str:
+    """``report.md`` of runs with more than two classes."""
+    classes = report.runs[0]["classes"]
+    lines = [f"# Augmentation comparison, {len(classes)} classes ({', '.join(classes)})", ""]
+    if report.synthetic:
+        lines += ["**SYNTHETIC PHANTOM DATA: these numbers say nothing about radiographs.**", ""]
+    lines += [report.provenance, "",
+              "Mean over seeds (+- std with several), percent. Balanced accuracy: the mean of "
+              "the per-class recalls; macro F1 and macro AUC: means over classes; AUC: "
+              "one-vs-rest ROC AUC of the class's probability; the predicted class is the "
+              "argmax.", ""]
+    lines += _table_1_lines(report.table1, table_1_keys(classes))
+    lines += ["", "Confusion matrix (mean over seeds; rows: true class, columns: predicted):",
+              ""]
+    columns = [f"called_{name}" for name in classes]
+    rows = [[r["method"], r["true"], *(f"{r[c]:.1f}" for c in columns)]
+            for r in report.table2.to_dict("records")]
+    lines += markdown_table(("method", "true", *classes), rows,
+                            "ll" + "r" * len(classes)).split("\n")
+    lines += _paired_lines(report, "balanced accuracy")
+    lines += ["", "Figure: roc.png (one-vs-rest ROC curves of every run, one panel per class)."]
+    return "\n".join(lines) + "\n"
 
 
 def render_markdown(report: Report) -> str:
     """``report.md``: the tables beside the paper's values, with what produced them."""
+    if len(report.runs[0]["classes"]) > 2:
+        return render_multiclass_markdown(report)
     lines = ["# Augmentation comparison (cf. the paper's Tables 1-3, Fig. 8)", ""]
     if report.synthetic:
         lines += ["**SYNTHETIC PHANTOM DATA: these numbers say nothing about radiographs.**", ""]
@@ -386,24 +526,7 @@ def render_markdown(report: Report) -> str:
               ""]
     for name, values in paper.TABLE_3_CONTEXT.items():
         lines.append(f"- {name}: " + ", ".join(f"{k} {v}" for k, v in values.items()))
-    if not report.intervals.empty:
-        lines += ["", "Each run with its 95 % bootstrap interval (1000 resamples of the test "
-                  "images; percent):", ""]
-        rows = [[r.method, r.seed, _interval(r.accuracy, r.accuracy_low, r.accuracy_high),
-                 _interval(r.auc_thresholded, r.auc_thresholded_low, r.auc_thresholded_high)]
-                for r in report.intervals.itertuples()]
-        lines += markdown_table(("method", "seed", "accuracy", '"AUC" (TPR+TNR)/2'), rows,
-                                "lrll").split("\n")
-    if not report.mcnemar.empty:
-        lines += ["", "McNemar's exact test, each GAN method against each other method on the "
-                  "same test images (b: the GAN method right, the other wrong; c: the reverse):",
-                  ""]
-        rows = [[r.gan_method, r.gan_seed, r.method, r.seed, r.b, r.c, f"{r.p_value:.4g}"]
-                for r in report.mcnemar.itertuples()]
-        lines += markdown_table(("GAN method", "its seed", "method", "seed", "b", "c", "p"), rows,
-                                "lrlrrrr").split("\n")
-    if not report.differences.empty:
-        lines += _differences_lines(report.differences)
+    lines += _paired_lines(report, '"AUC"')
     lines += ["", "Figure: roc.png (ROC curves of every run)."]
     return "\n".join(lines) + "\n"
 
@@ -412,11 +535,28 @@ def roc_curves(report: Report) -> RocCurves:
     """Every run's ROC curve, labelled with its method, seed and AUC."""
     curves = []
     for run in report.runs:
-        p = run["predictions"]
-        fpr, tpr, _ = roc_curve((p["label"] == "PNEUMONIA").astype(int), p["prob_pneumonia"])
+        labels, scores = class_scores(run)
+        fpr, tpr, _ = roc_curve(labels, scores)
         curves.append((f"{run['config']['method']} s{run['config']['seed']} "
                        f"(AUC {run['metrics']['auc']:.3f})", fpr, tpr))
-    return RocCurves(curves, report.provenance)
+    negative, positive = report.runs[0]["classes"]
+    return RocCurves(curves, report.provenance, negative=negative, positive=positive)
+
+
+def roc_panels(report: Report) -> RocPanels:
+    """One-vs-rest ROC curves of every run, one panel per class."""
+    classes = report.runs[0]["classes"]
+    panels = []
+    for j, name in enumerate(classes):
+        curves = []
+        for run in report.runs:
+            labels, scores = class_scores(run)
+            fpr, tpr, _ = roc_curve(labels == j, scores[:, j])
+            auc = run["metrics"]["per_class"][name]["auc"]
+            curves.append((f"{run['config']['method']} s{run['config']['seed']} "
+                           f"(AUC {auc:.3f})", fpr, tpr))
+        panels.append((name, curves))
+    return RocPanels(panels, report.provenance)
 
 
 def write_report(report: Report, out_dir: Path | str) -> str:
@@ -428,7 +568,10 @@ def write_report(report: Report, out_dir: Path | str) -> str:
                         ("differences", report.differences)):
         atomic_write_text(out_dir / f"{name}.csv",
                           f"# {report.provenance}\n" + table.to_csv(index=False))
-    plot_roc_curves(roc_curves(report), out_dir / "roc.png")
+    if len(report.runs[0]["classes"]) > 2:
+        plot_roc_panels(roc_panels(report), out_dir / "roc.png")
+    else:
+        plot_roc_curves(roc_curves(report), out_dir / "roc.png")
     text = render_markdown(report)
     atomic_write_text(out_dir / "report.md", text)
     return text

@@ -28,11 +28,11 @@ def training_files(run_dir: Path | str, data: Path | str | None = None) -> list[
         MissingInputError: The manifest or a training image is missing.
         BadFileError: The files differ from those the run trained on.
     """
-    from cxr_gan.data import kermany
+    from cxr_gan.data import datasets
 
     run_dir = Path(run_dir)
     config = _run_config(run_dir)
-    data = Path(data if data is not None else config["data"])
+    data = datasets.base_dir(data if data is not None else config["data"])
     manifest = run_dir / "manifest.csv"
     if not manifest.is_file():
         raise MissingInputError(f"{manifest} not found: --run must be a train_gan.py run folder.")
@@ -44,7 +44,7 @@ def training_files(run_dir: Path | str, data: Path | str | None = None) -> list[
                                 f"{data} (first: {missing[0]}): give the data folder the run was "
                                 "trained on (--data).")
     digest = config.get("data_digest")
-    if digest and kermany.files_digest(data, used) != digest:
+    if digest and datasets.files_digest(data, used) != digest:
         raise BadFileError(f"The files under {data} differ from those {run_dir.name} trained on "
                            "(data digest): give the data folder the run was trained on.")
     return [data / p for p in used]
@@ -52,12 +52,13 @@ def training_files(run_dir: Path | str, data: Path | str | None = None) -> list[
 
 def holdout_files(run_dir: Path | str, data: Path | str | None = None) -> list[Path]:
     """Real images of the run's class that it never saw: its split's test images of the class."""
-    from cxr_gan.data import kermany
+    from cxr_gan.data import datasets
 
     config = _run_config(Path(run_dir))
     data = Path(data if data is not None else config["data"])
-    parts = kermany.split_records(kermany.scan(data), config["split"],
-                                  seed=config.get("split_seed", 0))
+    parts = datasets.split_records(datasets.scan(data, config.get("patient_pattern")),
+                                   config["split"], seed=config.get("split_seed", 0))
+    data = datasets.base_dir(data)
     return [data / r.path for r in parts["test"] if r.label == config["label"]]
 
 

@@ -424,7 +424,8 @@ class GANRunConfig:
         synthetic: True when the data are the embedded phantoms, not radiographs.
         split: Split whose training NORMAL images the GAN learns (``official`` by default).
         split_seed: Seed of the pooled splits.
-        label: Class the GAN learns (the minority class NORMAL, as the paper).
+        label: Class the GAN learns (default: the smallest class of the training split, which
+            for Kermany is NORMAL, as the paper).
         epochs: Number of epochs.
         steps_per_epoch: Generator updates per epoch: floor(n_images / g_batch).
         seed: Seeds weights, noise and data order.
@@ -438,13 +439,15 @@ class GANRunConfig:
         fid_every: Epochs between FID-768/KID evaluations while training (0: never).
         fid_images: Generated images each of those evaluations uses (fixed noise).
         tensorboard: Write epoch metrics, FID, ADA's p and image grids for TensorBoard.
-        validation_seeds: The classifier seeds whose validation shares (``kermany.
+        validation_seeds: The classifier seeds whose validation shares (``datasets.
             validation_paths``) are left out of the training images, so that the classifier
             runs of those seeds can use this generator without it having seen their validation
             images; () keeps every training image of the class (runs made before this field).
         data_digest: sha256 over the training files used (paths and contents): resume and the
             checkpoints' fingerprint check that the data did not change ("" before a run
             starts, and in configs written before it existed).
+        patient_pattern: The regular expression (one group) that reads a patient id from a
+            file name (None: the CSV's patient column, else Kermany's patterns).
     """
 
     preset: GANPreset
@@ -452,7 +455,7 @@ class GANRunConfig:
     synthetic: bool
     split: str = "official"
     split_seed: int = 0
-    label: str = "NORMAL"
+    label: str | None = None
     epochs: int = 500
     steps_per_epoch: int = 0
     seed: int = 0
@@ -467,13 +470,14 @@ class GANRunConfig:
     tensorboard: bool = False
     validation_seeds: tuple[int, ...] = ()
     data_digest: str = ""
+    patient_pattern: str | None = None
 
 
 # The fields that make two runs the same run: a resume may change none of them (it may extend
 # ``epochs`` and change how often it checkpoints, scores or logs).
 IDENTITY_FIELDS = ("preset", "data", "synthetic", "split", "split_seed", "label", "seed",
                    "validation_seeds", "resize_filter", "deterministic", "data_parallel",
-                   "mixed_precision")
+                   "mixed_precision", "patient_pattern")
 
 
 # Fields added after runs were committed: at their defaults they are left out of the preset's

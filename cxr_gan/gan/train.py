@@ -39,7 +39,7 @@ import numpy as np
 from cxr_gan import checkpoints, plots
 from cxr_gan.backend import backend_versions, set_determinism, skip_failing_remapper
 from cxr_gan.cli import OptionError, UserError
-from cxr_gan.data import kermany, resolve_data
+from cxr_gan.data import datasets, resolve_data
 from cxr_gan.fid.metrics import history_columns as history_metric_columns
 from cxr_gan.gan.batches import GANBatches, GANStepRange
 from cxr_gan.gan.config import (IDENTITY_FIELDS, GANRunConfig, get_preset, run_config_from_dict,
@@ -90,38 +90,57 @@ def provenance(config: GANRunConfig) -> str:
     )
 
 
+def resolve_label(config: GANRunConfig) -> str:
+    """The class the run learns: ``config.label`` after checking it names a class, or (None)
+    the smallest class of the split's training part; a packed folder's own class.
+
+    Raises:
+        DataLayoutError: The label names no class of the data set.
+    """
+    pack = datasets.read_pack(config.data)
+    if pack is not None:
+        return config.label or pack["label"]
+    records = datasets.scan(config.data, config.patient_pattern)
+    return datasets.chosen_class(records, config.split, config.split_seed, config.label)
+
+
 def prepare_training_images(config: GANRunConfig, strict: bool = False):
     """Scans the data, splits it and decodes the training images of ``config.label`` (less the
-    validation shares of ``config.validation_seeds``). A packed data folder (``kermany.
+    validation shares of ``config.validation_seeds``). A packed data folder (``datasets.
     PACK_MARKER``, an accelerator's copy of one split's training images) gives its files.
 
     Returns:
         ``(LoadedImages, report)`` where report describes splits and duplicates.
     """
-    pack = kermany.read_pack(config.data)
+    if config.label is None:
+        config = dataclasses.replace(config, label=resolve_label(config))
+    pack = datasets.read_pack(config.data)
     if pack is not None:
-        chosen = kermany.packed_records(config.data, pack, config.split, config.split_seed,
+        chosen = datasets.packed_records(config.data, pack, config.split, config.split_seed,
                                         config.label, config.validation_seeds)
         records, parts = chosen, {"train": chosen}
         counts, left_out = pack["counts"], pack["left_out_validation"]
     else:
-        records = kermany.scan(config.data)
-        parts, chosen, left_records = kermany.select_training(
+        records = datasets.scan(config.data, config.patient_pattern)
+        parts, chosen, left_records = datasets.select_training(
             records, config.split, config.split_seed, config.label, config.validation_seeds)
-        counts, left_out = kermany.split_counts(parts), len(left_records)
-    loaded = kermany.load_images(config.data, chosen, "train", config.preset.image_size,
+        counts, left_out = datasets.split_counts(parts), len(left_records)
+    loaded = datasets.load_images(datasets.base_dir(config.data), chosen, "train", config.preset.image_size,
                                  config.resize_filter, strict=strict)
     if pack is None:
-        folders = ("train",) if config.split == "official" else kermany.FOLDER_SPLITS
+        folders = ("train",) if config.split == "official" else None
         loaded = dataclasses.replace(loaded, manifest_rows=loaded.manifest_rows
-                                     + kermany.left_out_manifest_rows(left_records,
+                                     + datasets.left_out_manifest_rows(left_records,
                                                                       config.validation_seeds)
-                                     + kermany.skipped_manifest_rows(config.data, (config.label,),
+                                     + datasets.skipped_manifest_rows(config.data, (config.label,),
                                                                      folders))
-    groups = kermany.duplicate_groups(config.data, records)
+    groups = datasets.duplicate_groups(datasets.base_dir(config.data), records)
+    classes = datasets.classes_of(records)
     report = {
         "data": config.data,
         "synthetic": config.synthetic,
+        "kind": "packed" if pack else datasets.describe(config.data).kind,
+        "classes": list(classes),
         "packed_from": pack["source"] if pack else None,
         "split": config.split,
         "split_seed": config.split_seed,
@@ -130,8 +149,8 @@ def prepare_training_images(config: GANRunConfig, strict: bool = False):
                             "skipped": loaded.n_skipped, "left_out_validation": left_out,
                             "validation_seeds": list(config.validation_seeds)},
         "duplicate_groups": len(groups),
-        "duplicate_groups_across_splits": kermany.cross_split_duplicates(groups, parts),
-        "test_images_with_patient_in_train": kermany.patients_shared(parts),
+        "duplicate_groups_across_splits": datasets.cross_split_duplicates(groups, parts),
+        "test_images_with_patient_in_train": datasets.patients_shared(parts),
     }
     return loaded, report
 
@@ -253,7 +272,7 @@ class Trainer:
         self.sample_real = loaded.images[:N_SAMPLES, ..., 0]
         self.fid_tracker = None
         if config.fid_every:
-            training_files = [Path(config.data) / path for path in loaded.paths]
+            training_files = [datasets.base_dir(config.data) / path for path in loaded.paths]
             self.fid_tracker = FIDTracker(training_files, config.fid_images, config.seed,
                                           cache_dir(cache) / "fid")
         self.tensorboard = TensorBoardWriter(run_dir) if config.tensorboard else None
@@ -415,8 +434,11 @@ def _config_to_run(config: GANRunConfig, run_dir: Path, resume: bool) -> GANRunC
     no run."""
     if resume:
         saved = resume_config(run_dir)
-        changed = [f"{name} {getattr(config, name)!r} (the run's: {getattr(saved, name)!r})"
-                   for name in IDENTITY_FIELDS if getattr(config, name) != getattr(saved, name)]
+        # A label left to be chosen (None) is the one the run chose.
+        asked = config if config.label is not None else dataclasses.replace(
+            config, label=saved.label)
+        changed = [f"{name} {getattr(asked, name)!r} (the run's: {getattr(saved, name)!r})"
+                   for name in IDENTITY_FIELDS if getattr(asked, name) != getattr(saved, name)]
         if changed:
             raise RunDirectoryError(
                 f"--resume continues {run_dir} as it was configured; this differs: "
@@ -465,7 +487,7 @@ def _write_run_files(run_dir: Path, config: GANRunConfig, loaded, report: dict,
                      replicas: Replicas) -> None:
     """``manifest.csv``, ``data_report.json`` and the resolved ``config.json``."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(run_dir / "manifest.csv", kermany.manifest_csv_text(loaded.manifest_rows))
+    atomic_write_text(run_dir / "manifest.csv", datasets.manifest_csv_text(loaded.manifest_rows))
     write_json(run_dir / "data_report.json", report)
     resolved: dict[str, Any] = to_jsonable(config)
     resolved["versions"] = backend_versions()
@@ -516,13 +538,14 @@ def train_gan(config: GANRunConfig, run_dir: Path | str, resume: bool = False,
     with run_lock(run_dir, on_stop="saves a checkpoint"):
         remove_stale_temporaries(run_dir)
         config = _config_to_run(config, run_dir, resume)
+        config = dataclasses.replace(config, label=resolve_label(config))
         _check_options(config)
         if verbose == "auto":
             verbose = 1 if sys.stdout.isatty() else 2
         set_determinism(config.seed, config.deterministic)
         skip_failing_remapper()
         loaded, report = prepare_training_images(config, strict=strict)
-        digest = kermany.files_digest(config.data, loaded.paths)
+        digest = datasets.files_digest(datasets.base_dir(config.data), loaded.paths)
         if resume:
             _check_same_data(config, run_dir, digest)
         else:
@@ -549,7 +572,8 @@ def make_run_config(data: str | None, preset: str | None, epochs: int | None,
                     mixed_precision: bool = False, cache_dir: str | None = None,
                     options: dict[str, Any] | None = None, fid_every: int = 0,
                     fid_images: int = 1000, tensorboard: bool = False,
-                    validation_seeds: tuple[int, ...] = ()) -> GANRunConfig:
+                    validation_seeds: tuple[int, ...] = (), label: str | None = None,
+                    patient_pattern: str | None = None) -> GANRunConfig:
     """Resolves user options into a ``GANRunConfig``.
 
     Without ``data`` the embedded synthetic phantoms are made (once) and used, with the
@@ -558,6 +582,8 @@ def make_run_config(data: str | None, preset: str | None, epochs: int | None,
     preset's), each recorded with its source. ``validation_seeds``: the classifier seeds whose
     validation shares the GAN leaves out (default (): none, every training image of the class,
     as the paper; ``train_gan.py --exclude-validation`` defaults to the classifier's seed 0).
+    ``label``: the class learned (None: the smallest class of the split's training part,
+    chosen when the run starts, ``resolve_label``).
     """
     source = resolve_data(data, cache_dir)
     chosen = get_preset(preset or ("phantoms" if data is None else "paper"))
@@ -582,7 +608,8 @@ def make_run_config(data: str | None, preset: str | None, epochs: int | None,
         resize_filter=resize_filter, checkpoint_every=checkpoint_every,
         deterministic=deterministic, data_parallel=data_parallel,
         mixed_precision=mixed_precision, fid_every=fid_every, fid_images=fid_images,
-        tensorboard=tensorboard, validation_seeds=tuple(validation_seeds),
+        tensorboard=tensorboard, validation_seeds=tuple(validation_seeds), label=label,
+        patient_pattern=patient_pattern,
     )
 
 

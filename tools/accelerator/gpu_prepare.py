@@ -54,15 +54,15 @@ def download_wheels(requirements: Path, target: Path) -> list[Path]:
 
 def pack_training_files(root: Path | str, split: str, split_seed: int, label: str,
                         validation_seeds) -> tuple[list, dict]:
-    """The records a GAN of this split learns from (``kermany.select_training``), and the pack
-    description (``kermany.PACK_MARKER``'s content, which ``train_gan.py`` reads)."""
-    from cxr_gan.data import kermany
+    """The records a GAN of this split learns from (``datasets.select_training``), and the pack
+    description (``datasets.PACK_MARKER``'s content, which ``train_gan.py`` reads)."""
+    from cxr_gan.data import datasets
 
-    parts, chosen, left_out = kermany.select_training(kermany.scan(root), split, split_seed,
+    parts, chosen, left_out = datasets.select_training(datasets.scan(root), split, split_seed,
                                                       label, validation_seeds)
     description = {"source": str(root), "split": split, "split_seed": split_seed,
                    "label": label, "validation_seeds": list(validation_seeds),
-                   "counts": kermany.split_counts(parts), "left_out_validation": len(left_out),
+                   "counts": datasets.split_counts(parts), "left_out_validation": len(left_out),
                    "files": [r.path for r in chosen]}
     return chosen, description
 
@@ -85,7 +85,7 @@ def read_plan(path: Path | str) -> dict:
 def pack_data(data: Path, plan: dict, target: Path) -> dict:
     """Copies the plan's training images into ``target`` at their relative paths; writes
     ``SPLIT_PACK.json``. Returns the pack description."""
-    from cxr_gan.data import kermany
+    from cxr_gan.data import datasets
 
     spec = plan["data"]
     records, description = pack_training_files(
@@ -97,7 +97,7 @@ def pack_data(data: Path, plan: dict, target: Path) -> dict:
         destination = target / record.path
         destination.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(data / record.path, destination)
-    (target / kermany.PACK_MARKER).write_text(json.dumps(description, indent=1) + "\n")
+    (target / datasets.PACK_MARKER).write_text(json.dumps(description, indent=1) + "\n")
     return description
 
 

@@ -168,11 +168,11 @@ def main(argv: list[str] | None = None) -> int:
     plan = json.loads(Path(args.plan).read_text())
     data, work, out = Path(args.data), Path(args.work), Path(args.out)
     cap = args.time_cap or float(plan.get("time_cap_s", 540))
-    from cxr_gan.data import kermany
+    from cxr_gan.data import datasets
 
-    pack_description = kermany.read_pack(data)
+    pack_description = datasets.read_pack(data)
     n_images = len(pack_description["files"]) if pack_description else len(
-        kermany.select_training(kermany.scan(data), plan["data"]["split"],
+        datasets.select_training(datasets.scan(data), plan["data"]["split"],
                                 plan["data"].get("split_seed", 0),
                                 plan["data"].get("label", "NORMAL"),
                                 plan["data"].get("validation_seeds", []))[1])
