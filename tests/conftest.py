@@ -6,6 +6,8 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+# scikit-learn's joblib would start a process to count physical cores (a quick test may not).
+os.environ.setdefault("LOKY_MAX_CPU_COUNT", str(os.cpu_count() or 1))
 
 import pytest  # noqa: E402
 
@@ -59,6 +61,19 @@ def tiny_phantoms(tmp_path_factory) -> Path:
     spec = PhantomSpec(seed=3, size=32, train_normal=24, train_pneumonia=30, val_normal=2,
                        val_pneumonia=2, test_normal=4, test_pneumonia=6)
     return ensure_phantom_dataset(tmp_path_factory.mktemp("cache"), spec)
+
+
+def copy_back_to_first_checkpoint(run_dir, copy_dir) -> None:
+    """Copies a finished run and keeps only its oldest checkpoint: resuming the copy must give
+    the run's newest checkpoint bit for bit (one training run fewer than a second short run,
+    since a checkpoint holds the history and state up to its step)."""
+    import shutil
+
+    from cxr_gan.checkpoints import list_checkpoints
+
+    shutil.copytree(run_dir, copy_dir)
+    for _, path in list_checkpoints(copy_dir)[1:]:
+        path.unlink()
 
 
 def assert_same_newest_checkpoint(run_a, run_b) -> None:
