@@ -41,3 +41,35 @@ def test_runs_of_one_split_share_one_test_set():
         assert len(sets) == 1, split
         if split in EXPECTED_TEST_IMAGES:
             assert len(next(iter(sets))) == EXPECTED_TEST_IMAGES[split]
+
+
+THREE_CLASS = REPO / "results" / "kermany-3class"
+
+
+@pytest.mark.parametrize("method", ["none", "flip", "gan"])
+def test_three_class_metrics_equal_a_recomputation_from_the_predictions(method):
+    from cxr_gan.evaluation.metrics import multiclass_metrics
+
+    run = THREE_CLASS / "classifier" / f"{method}-s0"
+    stored = json.loads((run / "metrics.json").read_text())
+    classes = tuple(json.loads((run / "config.json").read_text())["classes"])
+    predictions = pd.read_csv(run / "predictions.csv")
+    labels = predictions["label"].map(classes.index).to_numpy()
+    probabilities = predictions[[f"prob_{c.lower()}" for c in classes]].to_numpy()
+    recomputed = multiclass_metrics(labels, probabilities, classes)  # Every digit: exact.
+    assert {k: v for k, v in stored.items() if k != "ci95"} == recomputed
+    assert len(predictions) == 1172 and sum(map(sum, stored["confusion"])) == 1172
+
+
+@pytest.mark.real_data
+def test_three_class_test_set_is_the_pooled_split_of_the_committed_csv(real_data):
+    from cxr_gan.data import datasets
+
+    first = pd.read_csv(THREE_CLASS / "kermany3.csv", nrows=1)["path"][0]
+    if not (THREE_CLASS / first).is_file():  # The CSV's paths lead to ../shared/data.
+        pytest.skip(f"the CSV's images are not at {THREE_CLASS / first}")
+    test = datasets.split_records(datasets.scan(THREE_CLASS / "kermany3.csv"), "pooled",
+                                  seed=0)["test"]
+    predictions = pd.read_csv(THREE_CLASS / "classifier" / "none-s0" / "predictions.csv")
+    assert list(zip(predictions["path"], predictions["label"])) == [(r.path, r.label)
+                                                                     for r in test]
