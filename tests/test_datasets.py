@@ -350,3 +350,9 @@ def test_real_kermany_three_class_counts(real_data):
     assert (train.count("NORMAL"), train.count("BACTERIA"), train.count("VIRUS")) == (
         1341, 2530, 1345)
     assert skipped == []
+
+
+def test_a_csv_that_is_not_utf8_text_is_one_message(tmp_path):
+    (tmp_path / "d.csv").write_bytes(b"path,label\n\xff\xfe\x00a.png,x\n")
+    with pytest.raises(datasets.DataLayoutError, match="cannot be read as a UTF-8 CSV"):
+        datasets.describe(tmp_path / "d.csv")

@@ -41,10 +41,11 @@ from cxr_gan.classifier.augment import (METHODS, AugmentConfig, get_method, on_t
 from cxr_gan.classifier.leak import check_generator_leak
 from cxr_gan.classifier.model import build_classifier
 from cxr_gan.cli import OptionError, UserError
-from cxr_gan.data import datasets, resolve_data
+from cxr_gan.data import datasets, kermany, resolve_data
 from cxr_gan.data.images import RESIZE_FILTERS, read_grayscale
 from cxr_gan.evaluation.metrics import (bootstrap_intervals, classification_metrics,
-                                        multiclass_bootstrap_intervals, multiclass_metrics)
+                                        multiclass_bootstrap_intervals, multiclass_metrics,
+                                        probability_columns)
 from cxr_gan.io import (atomic_write_text, list_images, read_json, to_jsonable, write_csv,
                         write_json)
 from cxr_gan.rundir import remove_stale_temporaries, run_lock
@@ -174,9 +175,6 @@ class TrainingSet:
     generator: dict | None = None  # The leak guard's record (``leak.check_generator_leak``).
 
 
-POSITIVE_DEFAULT = "PNEUMONIA"
-
-
 def class_order(classes: Sequence[str], positive: str | None = None) -> tuple[str, ...]:
     """The classes in index order: two classes as (negative, positive), more sorted.
 
@@ -193,15 +191,8 @@ def class_order(classes: Sequence[str], positive: str | None = None) -> tuple[st
                               f"data set has {len(classes)} classes ({', '.join(classes)}).")
         return classes
     if positive is None:
-        positive = POSITIVE_DEFAULT if POSITIVE_DEFAULT in classes else classes[1]
+        positive = kermany.POSITIVE if kermany.POSITIVE in classes else classes[1]
     return tuple(c for c in classes if c != positive) + (positive,)
-
-
-def probability_columns(classes: Sequence[str]) -> tuple[str, ...]:
-    """``predictions.csv``'s probability columns: the positive class's for two classes, one
-    per class for more."""
-    shown = classes[1:] if len(classes) == 2 else classes
-    return tuple(f"prob_{name.lower()}" for name in shown)
 
 
 def _load_split(config: ClassifierRunConfig, parts: dict, name: str):
@@ -238,7 +229,7 @@ def generator_class(config: ClassifierRunConfig, parts: dict) -> str | None:
             raise UserError(f"The generator learned class {learned!r}, which this data set does "
                             f"not have (classes: {', '.join(config.classes)}).")
         return learned
-    return min(config.classes, key=lambda c: (sum(r.label == c for r in parts["train"]), c))
+    return datasets.smallest_class(parts["train"])
 
 
 def top_up_counts(config: ClassifierRunConfig, y_train: np.ndarray,

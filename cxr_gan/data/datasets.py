@@ -263,15 +263,19 @@ def _describe_csv(path: Path, patient) -> DataSet:
     """Records of a CSV data set; refuses unknown columns, empty labels, duplicate or missing
     paths, absolute paths and unknown split names, each with the row."""
     base = path.parent
-    with open(path, newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        columns = reader.fieldnames or []
-        unknown = [c for c in columns if c not in CSV_COLUMNS]
-        if unknown or not {"path", "label"} <= set(columns):
-            raise DataLayoutError(
-                f"{path}: columns {columns}; expected path,label and optionally patient and "
-                f"split (unknown: {unknown or 'none'}). Rename or remove the columns.")
-        rows = list(reader)
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            columns = reader.fieldnames or []
+            rows = list(reader)
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise DataLayoutError(f"{path} cannot be read as a UTF-8 CSV ({error}). Save it as "
+                              "CSV, UTF-8, with columns path,label.") from None
+    unknown = [c for c in columns if c not in CSV_COLUMNS]
+    if unknown or not {"path", "label"} <= set(columns):
+        raise DataLayoutError(
+            f"{path}: columns {columns}; expected path,label and optionally patient and "
+            f"split (unknown: {unknown or 'none'}). Rename or remove the columns.")
     records, unread, seen = [], [], set()
     for line, row in enumerate(rows, start=2):
         where = f"{path} row {line}"
@@ -590,7 +594,12 @@ def chosen_class(records: Sequence[ImageRecord], split: str, split_seed: int,
             raise DataLayoutError(f"{flag} {label!r} names no class of this data set; its "
                                   f"classes are {', '.join(classes)}.")
         return label
-    train = split_records(records, split, seed=split_seed)["train"]
+    return smallest_class(split_records(records, split, seed=split_seed)["train"])
+
+
+def smallest_class(train: Sequence[ImageRecord]) -> str:
+    """The class with the fewest of ``train``'s records (the first in sorted order on a tie)."""
+    classes = classes_of(train)
     counts = {name: sum(r.label == name for r in train) for name in classes}
     return min(classes, key=lambda name: (counts[name], name))
 

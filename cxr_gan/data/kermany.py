@@ -18,7 +18,6 @@ from pathlib import Path
 
 LABELS = ("NORMAL", "PNEUMONIA")
 POSITIVE = "PNEUMONIA"
-THREE_CLASSES = ("BACTERIA", "NORMAL", "VIRUS")
 
 _PATIENT_PATTERNS = (
     re.compile(r"^(person\d+)_"),

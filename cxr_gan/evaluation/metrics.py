@@ -57,6 +57,13 @@ def classification_metrics(labels, probabilities, threshold: float = 0.5) -> dic
 MULTICLASS_INTERVAL_KEYS = ("accuracy", "balanced_accuracy", "macro_f1", "macro_auc")
 
 
+def probability_columns(classes) -> tuple[str, ...]:
+    """``predictions.csv``'s probability columns: the positive class's for two classes, one
+    per class for more (``prob_<class in lower case>``)."""
+    shown = classes[1:] if len(classes) == 2 else classes
+    return tuple(f"prob_{name.lower()}" for name in shown)
+
+
 def multiclass_metrics(labels, probabilities, classes) -> dict:
     """Metrics of k-way predictions: ``labels`` (n,) class indices, ``probabilities`` (n, k)
     rows of class probabilities, ``classes`` the k names (index order).
@@ -95,14 +102,23 @@ def multiclass_bootstrap_intervals(labels, probabilities, classes, n_resamples: 
                                    confidence: float = 0.95, seed: int = 0) -> dict:
     """Percentile bootstrap intervals of ``MULTICLASS_INTERVAL_KEYS``, resampling test images
     with replacement."""
+    return _percentile_bootstrap(lambda y, p: multiclass_metrics(y, p, classes), labels,
+                                 probabilities, MULTICLASS_INTERVAL_KEYS, n_resamples,
+                                 confidence, seed)
+
+
+def _percentile_bootstrap(metric, labels, probabilities, keys, n_resamples: int,
+                          confidence: float, seed: int) -> dict[str, tuple[float, float]]:
+    """Percentile intervals of ``metric(labels, probabilities)[key]`` for each of ``keys``,
+    resampling test images with replacement (one seeded draw of indices a replicate)."""
     labels = np.asarray(labels).astype(int)
     probabilities = np.asarray(probabilities, dtype=np.float64)
     rng = np.random.default_rng(seed)
-    samples = {key: [] for key in MULTICLASS_INTERVAL_KEYS}
+    samples = {key: [] for key in keys}
     for _ in range(n_resamples):
         index = rng.integers(0, len(labels), len(labels))
-        values = multiclass_metrics(labels[index], probabilities[index], classes)
-        for key in MULTICLASS_INTERVAL_KEYS:
+        values = metric(labels[index], probabilities[index])
+        for key in keys:
             samples[key].append(values[key])
     alpha = (1.0 - confidence) / 2.0
     return {key: (float(np.nanquantile(v, alpha)), float(np.nanquantile(v, 1 - alpha)))
@@ -132,21 +148,10 @@ def rates_by_group(labels, predicted_positive, groups) -> dict[str, dict[str, fl
 def bootstrap_intervals(labels, probabilities, threshold: float = 0.5, n_resamples: int = 1000,
                         confidence: float = 0.95, seed: int = 0) -> dict[str, tuple[float, float]]:
     """Percentile bootstrap intervals of each rate, resampling test images with replacement."""
-    labels = np.asarray(labels).astype(int)
-    probabilities = np.asarray(probabilities, dtype=np.float64)
-    rng = np.random.default_rng(seed)
     keys = ("accuracy", "precision", "recall", "specificity", "f1", "auc", "auc_thresholded",
             "fpr", "tpr")
-    samples = {key: [] for key in keys}
-    n = len(labels)
-    for _ in range(n_resamples):
-        index = rng.integers(0, n, n)
-        values = classification_metrics(labels[index], probabilities[index], threshold)
-        for key in keys:
-            samples[key].append(values[key])
-    alpha = (1.0 - confidence) / 2.0
-    return {key: (float(np.nanquantile(v, alpha)), float(np.nanquantile(v, 1 - alpha)))
-            for key, v in samples.items()}
+    return _percentile_bootstrap(lambda y, p: classification_metrics(y, p, threshold), labels,
+                                 probabilities, keys, n_resamples, confidence, seed)
 
 
 def mcnemar_exact(correct_a, correct_b) -> dict[str, float]:

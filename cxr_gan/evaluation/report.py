@@ -26,8 +26,10 @@ from sklearn.metrics import roc_curve
 from cxr_gan.classifier.augment import GAN_METHODS, uses_generator
 from cxr_gan.cli import BadFileError, MissingInputError, UserError
 from cxr_gan.evaluation import paper
+from cxr_gan.data import kermany
 from cxr_gan.evaluation.metrics import (MULTICLASS_INTERVAL_KEYS, mcnemar_exact,
-                                        method_difference, metrics_from_counts)
+                                        method_difference, metrics_from_counts,
+                                        probability_columns)
 from cxr_gan.io import atomic_write_text, markdown_table, read_json
 from cxr_gan.plots import RocCurves, RocPanels, plot_roc_curves, plot_roc_panels
 
@@ -37,18 +39,12 @@ COUNTS = ("tn", "fp", "fn", "tp")
 
 
 # The classes of runs written before ``config.json`` named them: Kermany's, positive last.
-KERMANY_CLASSES = ("NORMAL", "PNEUMONIA")
+KERMANY_CLASSES = kermany.LABELS
 MULTICLASS_TABLE_1 = MULTICLASS_INTERVAL_KEYS
 # What makes runs comparable in one table: the same test images, scored the same way.
 PROTOCOL_KEYS = ("data", "split", "split_seed", "image_size", "epochs", "batch_size",
                  "on_the_fly", "test_images")
 
-
-def probability_columns(classes: Sequence[str]) -> tuple[str, ...]:
-    """``predictions.csv``'s probability columns (as ``cxr_gan.classifier.train`` writes
-    them): the positive class's for two classes, one per class for more."""
-    shown = classes[1:] if len(classes) == 2 else classes
-    return tuple(f"prob_{name.lower()}" for name in shown)
 
 
 def _damaged(path: Path, what: str) -> BadFileError:
