@@ -169,3 +169,29 @@ def test_balanced_accuracy_difference_of_three_classes_is_the_mean_recall_differ
     result = method_difference(a, b, labels, n_resamples=20)
     assert result["auc_thresholded"]["difference"] == pytest.approx((2.5 - 1.5) / 3)
     assert result["accuracy"]["difference"] == pytest.approx(2 / 6)
+
+
+def test_the_bootstraps_numpy_metrics_equal_scikit_learns_on_every_resample():
+    from cxr_gan.evaluation.metrics import (_binary_summary, _multiclass_summary,
+                                            multiclass_metrics, rank_auc)
+
+    rng = np.random.default_rng(3)
+    for trial in range(40):
+        n = int(rng.integers(5, 60))
+        labels = rng.integers(0, 3, n)
+        # Rounded scores: ties, which the ranks must count one half as the trapezoid does.
+        probs = rng.dirichlet([1, 1, 1], n).round(1)
+        probs[:, 2] = 1 - probs[:, :2].sum(1)
+        if trial == 0:
+            labels[:] = 1  # One class only: the AUCs are NaN in both.
+        ours = _multiclass_summary(labels, probs, 3)
+        theirs = multiclass_metrics(labels, probs, "abc")
+        for key, value in ours.items():
+            assert value == pytest.approx(theirs[key], abs=1e-12, nan_ok=True), (trial, key)
+        binary = (labels == 2).astype(int)
+        ours = _binary_summary(binary, probs[:, 2], 0.5)
+        theirs = classification_metrics(binary, probs[:, 2])
+        for key in ("accuracy", "precision", "recall", "specificity", "f1", "auc",
+                    "auc_thresholded", "fpr", "tpr"):
+            assert ours[key] == pytest.approx(theirs[key], abs=1e-12, nan_ok=True), (trial, key)
+    assert rank_auc([0, 0, 1, 1], [0.1, 0.5, 0.5, 0.9]) == 0.875  # 3.5 of 4 pairs by hand.

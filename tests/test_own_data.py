@@ -81,35 +81,59 @@ def test_each_kind_gives_the_gan_its_class_and_the_classifier_every_class(tmp_pa
     assert sets["none"].x_test.shape[1:] == (32, 32, 1)
 
 
+END_TO_END = [("split-folders", ("big", "rare"), "official", "rare"),
+              ("class-folders", ("big", "mid", "rare"), "pooled", "rare"),
+              ("csv", ("big", "mid", "rare"), "pooled-patient", "mid")]
+
+
 @pytest.mark.slow
-def test_a_three_class_csv_trains_a_gan_scores_it_and_runs_the_comparison(tmp_path):
-    data = str(_make("csv", tmp_path / "data", ("big", "mid", "rare")))
+@pytest.mark.parametrize("kind, classes, split, label", END_TO_END)
+def test_each_kind_trains_a_gan_scores_it_and_runs_the_comparison(tmp_path, kind, classes,
+                                                                  split, label):
+    data = str(_make(kind, tmp_path / "data", classes))
     gan = tmp_path / "gan"
-    assert train_gan.main(["--data", data, "--split", "pooled-patient", "--preset", "demo",
-                           "--epochs", "1", "--batch-size", "4", "--label", "mid",
-                           "--out", str(gan), "--verbose", "0"]) == 0
-    assert json.loads((gan / "config.json").read_text())["label"] == "mid"
+    chosen = ["--label", label] if label != "rare" else []  # "rare": the default, the smallest.
+    assert train_gan.main(["--data", data, "--split", split, "--preset", "demo", "--epochs", "1",
+                           "--batch-size", "4", *chosen, "--out", str(gan),
+                           "--verbose", "0"]) == 0
+    assert json.loads((gan / "config.json").read_text())["label"] == label
     assert train_gan.main(["generate", "--generator", str(gan / "generator.keras"),
                            "--num-images", "12", "--seed", "0", "--out", str(tmp_path / "fake")]) == 0
     assert evaluate.main(["score", "--run", str(gan), "--fake", str(tmp_path / "fake"),
                           "--out", str(tmp_path / "scores")]) == 0
-    assert np.isfinite(json.loads((tmp_path / "scores" / "fid.json").read_text())["fid_768"])
-    assert train_classifier.main(["--data", data, "--split", "pooled-patient", "--augment",
-                                  "none,gan", "--generator", str(gan / "generator.keras"),
+    scores = json.loads((tmp_path / "scores" / "fid.json").read_text())
+    assert np.isfinite(scores["fid_768"])
+    used = json.loads((gan / "data_report.json").read_text())["training_images"]["used"]
+    assert 0 < used <= SIZES[label][0]
+    assert scores["n_real"] == used  # Scored against the run's own training files.
+    assert train_classifier.main(["--data", data, "--split", split, "--augment", "none,gan",
+                                  "--generator", str(gan / "generator.keras"),
                                   "--image-size", "32", "--epochs", "1", "--out",
                                   str(tmp_path / "cls"), "--verbose", "0"]) == 0
     run = json.loads((tmp_path / "cls" / "gan-s0" / "config.json").read_text())
-    assert run["classes"] == ["big", "mid", "rare"]
-    # The generator learned "mid" (its provenance): "mid" is topped up, "rare" left as it is.
-    assert run["train_counts"]["mid"] + run["train_counts"]["mid_added"] == \
-        run["train_counts"]["big"] and run["train_counts"]["left_as_is"] == ["rare"]
+    assert run["classes"] == list(classes)
+    # The generator's class (its provenance) is topped up to the largest; any other is left.
+    counts = run["train_counts"]
+    assert counts[label] + counts[f"{label}_added"] == counts["big"]
+    assert counts["left_as_is"] == [c for c in classes if c not in ("big", label)]
     with open(tmp_path / "cls" / "none-s0" / "predictions.csv") as handle:
-        assert next(csv.reader(handle)) == ["path", "label", "prob_big", "prob_mid", "prob_rare"]
+        header = next(csv.reader(handle))
+    assert header == ["path", "label", *(f"prob_{c}" for c in classes[1 if len(classes) == 2
+                                                                       else 0:])]
     metrics = json.loads((tmp_path / "cls" / "none-s0" / "metrics.json").read_text())
-    assert sum(map(sum, metrics["confusion"])) == run["test_images"]
+    if len(classes) == 2:
+        assert metrics["tn"] + metrics["fp"] + metrics["fn"] + metrics["tp"] == \
+            run["test_images"]
+    else:
+        assert sum(map(sum, metrics["confusion"])) == run["test_images"]
     assert evaluate.main(["report", "--runs", str(tmp_path / "cls"), "--out",
                           str(tmp_path / "report")]) == 0
-    assert "3 classes (big, mid, rare)" in (tmp_path / "report" / "report.md").read_text()
+    report = (tmp_path / "report" / "report.md").read_text()
+    if len(classes) == 2:
+        assert "classes: big, rare (positive: rare)" in report
+        assert "Table 3 context" not in report  # The paper's Kermany figures are not shown.
+    else:
+        assert f"{len(classes)} classes ({', '.join(classes)})" in report
 
 
 @pytest.mark.slow

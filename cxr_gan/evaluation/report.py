@@ -219,7 +219,10 @@ def _provenance(loaded: list[dict], methods: Sequence[str], synthetic: bool) -> 
     if left:
         gan_text += (f" | the GAN methods top up their generator's class only; left as they "
                      f"are: {', '.join(left)}")
+    classes = loaded[0]["classes"]
+    class_text = ", ".join(classes) + (f" (positive: {classes[1]})" if len(classes) == 2 else "")
     return (f"data: {', '.join(values('data'))}{' (SYNTHETIC PHANTOMS)' if synthetic else ''} | "
+            f"classes: {class_text} | "
             f"split: {', '.join(values('split'))} | seeds: {values('seed')} | methods: "
             f"{', '.join(sorted(methods))} | classifier: Fig. 7, "
             f"{loaded[0]['config']['image_size']} px{gan_text}")
@@ -509,19 +512,23 @@ def render_markdown(report: Report) -> str:
     if report.synthetic:
         lines += ["**SYNTHETIC PHANTOM DATA: these numbers say nothing about radiographs.**", ""]
     lines += [report.provenance, ""]
+    kermany = list(report.runs[0]["classes"]) == list(KERMANY_CLASSES)
     if not report.beside_paper:
-        lines += ["The paper's values are on its pooled 80/20 split (1172 test images) and are "
-                  "shown only for runs on `--split pooled`.", ""]
+        lines += [("The paper's values are on its pooled 80/20 split (1172 test images) and are "
+                   "shown only for runs on `--split pooled`." if kermany else
+                   "The paper's values are of Kermany's NORMAL / PNEUMONIA images: not shown "
+                   "beside another data set."), ""]
     lines += ["Ours (mean over seeds; +- std with several) beside the paper's printed value "
               "[paper]. `auc` is the ROC AUC of the probabilities; `auc_thresholded` is "
               "(TPR + TNR) / 2, the paper's \"AUC\". Percent except FPR and TPR.", ""]
     lines += _table_1_lines(report.table1)
     lines += ["", "Table 2 (confusion counts, mean over seeds) [paper]:", ""]
     lines += _table_2_lines(report.table2)
-    lines += ["", "Table 3 context (not comparable: other model, official 624-image test set):",
-              ""]
-    for name, values in paper.TABLE_3_CONTEXT.items():
-        lines.append(f"- {name}: " + ", ".join(f"{k} {v}" for k, v in values.items()))
+    if kermany:
+        lines += ["", "Table 3 context (not comparable: other model, official 624-image test "
+                  "set):", ""]
+        for name, values in paper.TABLE_3_CONTEXT.items():
+            lines.append(f"- {name}: " + ", ".join(f"{k} {v}" for k, v in values.items()))
     lines += _paired_lines(report, '"AUC"')
     lines += ["", "Figure: roc.png (ROC curves of every run)."]
     return "\n".join(lines) + "\n"
