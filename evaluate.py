@@ -7,6 +7,8 @@ r"""Evaluate generated images against real ones, and classifier runs against the
         --fake runs/demo/generated --out runs/demo/memorization
     python evaluate.py score --run runs/demo --fake runs/demo/generated --out runs/demo/scores
     python evaluate.py report --runs runs/comparison --out runs/comparison/report
+    python evaluate.py study --data ~/chest_xray --split pooled --sizes 250 1000 all \
+        --seeds 0 1 2 --out runs/study
 
 FID-768 (Mixed_6e features, the paper's choice: fewer than 2048 images), FID-2048 (pool3, the
 usual one; biased upwards below 2048 images) and KID, on the standard "inception-2015-12-05"
@@ -89,7 +91,58 @@ def _parser():
     report.add_argument("--runs", nargs="+", required=True, metavar="DIR",
                         help="train_classifier.py run directories (or parents holding them)")
     flags.add(report, "--out", "--debug", out="folder for report.md, CSVs and roc.png")
+    _add_study(subs)
     return parser
+
+
+STUDY_METHODS = ("none", "duplicate", "class-weight", "flip", "standard", "gan", "gan+standard")
+
+
+def _add_study(subs) -> None:
+    from cxr_gan.classifier.augment import METHODS
+    from cxr_gan.study.plan import parse_size
+
+    study = flags.command(subs, "study",
+                          "the learning-curve study: each arm at each training-set size, each "
+                          "size's own generator, one process per run, resumable; then its "
+                          "report (README 'Does a generator help at my data size?')")
+    flags.add(study, "--data", "--out", "--split", "--split-seed", "--seeds", "--cache-dir",
+              "--patient-pattern", "--debug",
+              out="the study's folder: its runs, progress.jsonl and report/ (a later call "
+                  "with the same protocol goes on where it stopped)",
+              seeds="classifier seeds, one run each per size and method")
+    study.add_argument("--sizes", **flags.list_flag(parse_size, default=[
+        parse_size("250"), parse_size("500"), parse_size("1000"), parse_size("all")]),
+        metavar="SIZE",
+        help="training-set sizes: image counts, 'all', or CLASS=N (that class capped at N, the "
+             "others whole) (default: 250,500,1000,all)")
+    study.add_argument("--methods", **flags.list_flag(flags.one_of(METHODS),
+                                                      default=list(STUDY_METHODS)),
+                       metavar="METHOD", help="the arms, any of " + ", ".join(METHODS))
+    study.add_argument("--epochs", type=cli.positive_int, default=8, metavar="N",
+                       help="classifier epochs at most (the committed protocol: 8)")
+    study.add_argument("--image-size", type=cli.at_least(32), default=224, metavar="PIXELS",
+                       help="classifier input size")
+    study.add_argument("--batch-size", type=cli.positive_int, default=32, metavar="N",
+                       help="classifier batch")
+    study.add_argument("--positive", default=None, metavar="CLASS",
+                       help="two classes: the positive class (default: PNEUMONIA where a class "
+                            "is so named, else the second in sorted order)")
+    study.add_argument("--gan-preset", default=None, metavar="PRESET",
+                       help="each size's generator (default: efficient; phantoms without "
+                            "--data)")
+    study.add_argument("--gan-epochs", type=cli.positive_int, default=None, metavar="N",
+                       help="generator epochs (default: as many as give the committed "
+                            "generator's 5191 updates at each size)")
+    study.add_argument("--gan-batch-size", type=cli.positive_int, default=None, metavar="N",
+                       help="generator batch (default: the preset's)")
+    study.add_argument("--jobs", type=cli.positive_int, default=1, metavar="N",
+                       help="runs at once on this machine (2 on two cores overlap one run's "
+                            "data work with another's training)")
+    study.add_argument("--list", action="store_true",
+                       help="print the remaining runs as commands (for a scheduler) and stop")
+    study.add_argument("--report-only", action="store_true",
+                       help="write the report from the runs finished so far and stop")
 
 
 def _refuse_existing(path: Path, what: str) -> None:
@@ -160,12 +213,42 @@ def _report(args) -> int:
     return 0
 
 
-COMMANDS = {"fid": _fid, "memorization": _memorization, "score": _score, "report": _report}
+def _study(args) -> int:
+    from cxr_gan.gan.config import PRESETS
+    from cxr_gan.study.plan import Protocol
+    from cxr_gan.study.report import write_study_report
+    from cxr_gan.study.runner import run_study
+
+    preset = args.gan_preset or ("efficient" if args.data else "phantoms")
+    if preset not in PRESETS:
+        raise cli.OptionError(f"--gan-preset {preset!r} is not a preset; the presets are "
+                              f"{', '.join(sorted(PRESETS))}.")
+    if not args.report_only:
+        protocol = Protocol(
+            data=args.data, split=args.split, split_seed=args.split_seed, epochs=args.epochs,
+            image_size=args.image_size, batch_size=args.batch_size, gan_preset=preset,
+            gan_epochs=args.gan_epochs, gan_batch_size=args.gan_batch_size,
+            patient_pattern=args.patient_pattern, positive=args.positive,
+            cache_dir=args.cache_dir)
+        failed = run_study(protocol, args.sizes, args.methods, args.seeds, args.out,
+                           jobs=args.jobs, list_only=args.list)
+        if args.list:
+            return 0
+        if failed:
+            print(f"{len(failed)} runs failed: " + ", ".join(r.label() for r in failed)
+                  + f". Their logs are in {Path(args.out) / 'logs'}; run the same command "
+                  "again to retry them.", file=sys.stderr)
+    print(f"report: {write_study_report(args.out)}")
+    return 1 if not args.report_only and failed else 0
+
+
+COMMANDS = {"fid": _fid, "memorization": _memorization, "score": _score, "report": _report,
+            "study": _study}
 
 
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
-    if args.command != "report":  # The report needs no backend.
+    if args.command not in ("report", "study"):  # These need no backend (study: its runs do).
         cli.load_backend()
     return COMMANDS[args.command](args)
 

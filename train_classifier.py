@@ -23,12 +23,14 @@ def _parser():
     parser = flags.parser(__doc__)
     flags.add(parser, "--data", "--out", "--split", "--split-seed", "--seeds", "--resize-filter",
               "--strict", "--cache-dir", "--verbose", "--debug", "--patient-pattern",
+              "--train-size", "--cap",
               out="run directory, or the parent of OUT/METHOD-sSEED/ with several runs",
               seeds="seeds, one run each per method: weights, data order, validation "
                     "hold-out, augmentation draws, GAN noise")
-    parser.add_argument("--augment", **flags.list_flag(flags.one_of(METHODS + ("all",)),
+    parser.add_argument("--augment", **flags.list_flag(flags.one_of(METHODS + ("all", "paper")),
                                                        default=["none"]), metavar="METHOD",
-                        help=f"methods (spaces or commas), or 'all': {', '.join(METHODS)}")
+                        help=f"methods (spaces or commas): {', '.join(METHODS)}; 'paper': the "
+                             "paper's eight (none ... gan+crop); 'all': every one")
     images = parser.add_mutually_exclusive_group()
     images.add_argument("--generator", default=None, metavar="FILE",
                         help="generator.keras whose images the gan methods use (default: none; "
@@ -67,7 +69,8 @@ def main(argv: list[str]) -> int:
              batch_size=args.batch_size, learning_rate=args.learning_rate,
              on_the_fly=args.on_the_fly,
              resize_filter=args.resize_filter, strict=args.strict,
-             patient_pattern=args.patient_pattern, positive=args.positive)
+             patient_pattern=args.patient_pattern, positive=args.positive,
+             train_size=args.train_size, class_caps=cli.class_caps(args.cap))
     return 0
 
 

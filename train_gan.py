@@ -28,6 +28,7 @@ def _parser():
     train = flags.command(subs, "train", "train a GAN (the default command)")
     flags.add(train, "--data", "--out", "--split", "--split-seed", "--seed", "--resize-filter",
               "--strict", "--cache-dir", "--verbose", "--debug", "--patient-pattern",
+              "--train-size", "--cap",
               out="run directory (created; never overwritten: continue one with --resume)",
               split="split whose training images of --label the GAN learns",
               seed="seeds weights, noise and data order")
@@ -162,6 +163,7 @@ RESUME_COMPARED = {
     "reconstruction": lambda c: c.preset.options.reconstruction,
     "lecam": lambda c: c.preset.options.lecam,
     "label": lambda c: c.label, "patient_pattern": lambda c: c.patient_pattern,
+    "train_size": lambda c: c.train_size, "cap": lambda c: tuple(c.class_caps),
 }
 
 
@@ -209,7 +211,8 @@ def _fresh_config(args):
         mixed_precision=args.mixed_precision, cache_dir=args.cache_dir,
         options=_gan_options(args), fid_every=args.fid_every, fid_images=args.fid_images,
         tensorboard=args.tensorboard, validation_seeds=_validation_seeds(args.exclude_validation),
-        label=args.label, patient_pattern=args.patient_pattern,
+        label=args.label, patient_pattern=args.patient_pattern, train_size=args.train_size,
+        class_caps=cli.class_caps(args.cap),
     )
 
 

@@ -184,6 +184,46 @@ def between(low: float, high: float, closed_low: bool = False) -> Callable[[str]
     return parse
 
 
+def train_size(text: str) -> int | None:
+    """An argparse type: ``--train-size``, an image count of at least 10 (a validation image
+    and four to train on in each of two classes), or ``all`` (None)."""
+    if text.lower() == "all":
+        return None
+    value = int(text)
+    if value < 10:
+        raise argparse.ArgumentTypeError(f"must be 'all' or an integer >= 10, got {text}")
+    return value
+
+
+train_size.__name__ = "size"
+
+
+def class_cap(text: str) -> tuple[str, int]:
+    """An argparse type: ``--cap CLASS=N``, at most N (>= 5) training images of a class."""
+    name, sign, count = text.rpartition("=")
+    if not sign or not name:
+        raise argparse.ArgumentTypeError(f"expected CLASS=N, got {text}")
+    value = int(count)
+    if value < 5:
+        raise argparse.ArgumentTypeError(f"a class keeps at least 5 images, got {text}")
+    return name, value
+
+
+class_cap.__name__ = "cap"
+
+
+def class_caps(caps: Sequence[tuple[str, int]]) -> tuple[tuple[str, int], ...]:
+    """``--cap``'s pairs sorted by class, one each.
+
+    Raises:
+        OptionError: A class is capped twice.
+    """
+    names = [name for name, _ in caps]
+    for name in names:
+        if names.count(name) > 1:
+            raise OptionError(f"--cap names class {name!r} twice; give one CLASS=N each.")
+    return tuple(sorted(caps))
+
 percentile = between(0.0, 100.0)
 non_negative_float = between(0.0, float("inf"), closed_low=True)
 

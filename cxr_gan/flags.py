@@ -85,6 +85,13 @@ SHARED: dict[str, dict[str, Any]] = {
                          "(the paper's); pooled-patient: 80/20 with whole patients on one side"),
     "--split-seed": dict(type=cli.non_negative_int, default=0, metavar="N",
                          help="seed of the pooled splits"),
+    "--train-size": dict(type=cli.train_size, default=None, metavar="N",
+                         help="train on a stratified, seeded subset of N of the split's training "
+                              "images (nested: a smaller size's images are within a larger's; "
+                              "the test set unchanged; default: all)"),
+    "--cap": list_flag(cli.class_cap, default=[], metavar="CLASS=N",
+                       help="at most N training images of CLASS (e.g. NORMAL=100: the minority "
+                            "made scarce, the others whole; default: none)"),
     "--resize-filter": dict(choices=sorted(RESIZE_FILTERS), default="bilinear",
                             help="Pillow filter that resizes images to the model's size"),
     "--strict": dict(action="store_true",

@@ -203,3 +203,37 @@ def plot_roc_curves(data: RocCurves, path: Path | str) -> None:
     axis.legend(fontsize=7, loc="lower right")
     figure.text(0.5, -0.02, data.provenance, ha="center", fontsize=6, wrap=True)
     _save(figure, path)
+
+
+@dataclasses.dataclass(frozen=True)
+class LearningCurves:
+    """Rows of ``cxr_gan.study.report.arm_rows`` (one per size and arm) and the metrics shown,
+    one panel each."""
+
+    rows: Sequence[Mapping]
+    keys: Sequence[str]
+    provenance: str
+
+
+def plot_learning_curves(data: LearningCurves, path: Path | str) -> None:
+    """Each metric against training-set size (log x), one line per arm, its 95 % interval
+    shaded."""
+    n = len(data.keys)
+    figure, axes = plt.subplots(1, n, figsize=(5.2 * n, 4.4), squeeze=False)
+    methods = sorted({row["method"] for row in data.rows})
+    for axis, key in zip(axes[0], data.keys):
+        for method in methods:
+            rows = sorted((r for r in data.rows if r["method"] == method),
+                          key=lambda r: r["training_images"])
+            x = [r["training_images"] for r in rows]
+            line, = axis.plot(x, [100 * r[key] for r in rows], marker="o", label=method)
+            axis.fill_between(x, [100 * r[f"{key}_low"] for r in rows],
+                              [100 * r[f"{key}_high"] for r in rows], color=line.get_color(),
+                              alpha=0.15)
+        axis.set_xscale("log")
+        axis.set_xlabel("training images (log scale)")
+        axis.set_ylabel(f"{key.replace('_', ' ')} (%)")
+        axis.set_title(key.replace("_", " "))
+        axis.legend(fontsize=7, loc="lower right")
+    figure.text(0.5, -0.02, data.provenance, ha="center", fontsize=6, wrap=True)
+    _save(figure, path)

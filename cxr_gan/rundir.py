@@ -126,3 +126,21 @@ def remove_stale_temporaries(run_dir: Path | str) -> list[Path]:
         print(f"Removed {len(removed)} temporary file(s) of an interrupted write: {names}{more}",
               file=sys.stderr)
     return removed
+
+
+def lock_holder(run_dir: Path | str) -> dict | None:
+    """Who holds ``run_dir``'s lock now (``run_lock``'s record), or None when no live process
+    does: a probe that takes and releases the lock at once, creating nothing."""
+    path = Path(run_dir) / LOCK_NAME
+    if not path.is_file():
+        return None
+    fd = os.open(path, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return _holder(fd) or {"pid": "?"}
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)

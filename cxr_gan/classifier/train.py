@@ -36,10 +36,11 @@ import numpy as np
 
 from cxr_gan.backend import backend_versions, set_determinism
 from cxr_gan.checkpoints import atomic_save_keras
-from cxr_gan.classifier.augment import (METHODS, AugmentConfig, get_method, on_the_fly_transform,
-                                        top_up, uses_generator)
+from cxr_gan.classifier.augment import (METHODS, PAPER_METHODS, AugmentConfig, get_method,
+                                        on_the_fly_transform, top_up, uses_generator)
 from cxr_gan.classifier.leak import check_generator_leak
 from cxr_gan.classifier.model import build_classifier
+from cxr_gan.classifier.online import ONLINE, OnlineAugmentation
 from cxr_gan.cli import OptionError, UserError
 from cxr_gan.data import datasets, kermany, resolve_data
 from cxr_gan.data.images import RESIZE_FILTERS, read_grayscale
@@ -91,6 +92,17 @@ class ClassifierRunConfig:
     patient_pattern: str | None = None
     positive: str | None = None
     classes: tuple[str, ...] = ()  # Resolved when the run starts (``class_order``).
+    train_size: int | None = None  # --train-size (datasets.training_subset; None: all)
+    class_caps: tuple[tuple[str, int], ...] = ()  # --cap
+
+    @property
+    def subset(self) -> datasets.TrainingSubset:
+        return datasets.TrainingSubset(self.train_size, tuple(map(tuple, self.class_caps)))
+
+    def split_parts(self, records) -> tuple[dict, list]:
+        """This run's split of ``records`` and the training records its subset leaves out."""
+        return datasets.split_for_run(records, self.split, self.split_seed, self.subset,
+                                      self.data)
 
     def __post_init__(self):
         if self.method not in METHODS:
@@ -108,11 +120,14 @@ class ImageBatches(keras.utils.PyDataset):
     with a generator seeded by (seed, epoch, position), so a run is reproducible.
     """
 
-    def __init__(self, images, labels, batch_size, seed=None, transform=None, **kwargs):
+    def __init__(self, images, labels, batch_size, seed=None, transform=None, online=None,
+                 n_classes=None, **kwargs):
         super().__init__(**kwargs)
         self.images, self.labels = images, labels
         self.batch_size, self.seed, self.epoch = batch_size, seed, 0
         self.transform = transform
+        self.online = online  # cxr_gan.classifier.online.OnlineAugmentation, or None
+        self.n_classes = n_classes  # One-hot labels of this many classes (MixUp's targets).
         self.order = self._order()
 
     def _order(self):
@@ -129,7 +144,12 @@ class ImageBatches(keras.utils.PyDataset):
         if self.transform is not None:
             rng = np.random.default_rng([self.seed or 0, self.epoch, index])
             x = np.stack([self.transform(image, rng) for image in x])
-        return np.repeat(x, 3, axis=-1), self.labels[rows]
+        y = self.labels[rows]
+        if self.n_classes is not None:
+            y = np.eye(self.n_classes, dtype=np.float32)[y]
+        if self.online is not None:
+            x, y = self.online(x, y, self.seed or 0, self.epoch, index)
+        return np.repeat(x, 3, axis=-1), y
 
     def on_epoch_end(self):
         self.epoch += 1
@@ -239,7 +259,7 @@ def top_up_counts(config: ClassifierRunConfig, y_train: np.ndarray,
     ``--on-the-fly``."""
     counts = np.bincount(y_train, minlength=len(config.classes))
     largest = int(counts.max())
-    adds = config.method != "none" and not config.on_the_fly
+    adds = get_method(config.method).tops_up and not config.on_the_fly
     return {name: largest - int(counts[j]) if adds else 0
             for j, name in enumerate(config.classes)
             if counts[j] < largest and (gan_class is None or name == gan_class)}
@@ -251,7 +271,7 @@ def prepare_training_set(config: ClassifierRunConfig) -> TrainingSet:
     if not config.classes:
         config = with_classes(config)
     records = datasets.scan(config.data, config.patient_pattern)
-    parts = datasets.split_records(records, config.split, seed=config.split_seed)
+    parts, outside_subset = config.split_parts(records)
     datasets.check_class_sizes(parts, config.data)
     generator = check_generator_leak(config, parts)  # Before any decoding or training.
     train, train_labels = _load_split(config, parts, "train")
@@ -282,9 +302,19 @@ def prepare_training_set(config: ClassifierRunConfig) -> TrainingSet:
         y_val=train_labels[val_mask], x_test=test.images, y_test=test_labels,
         test_paths=test.paths,
         manifest_rows=(train.manifest_rows + test.manifest_rows
+                       + datasets.subset_manifest_rows(outside_subset, config.subset)
                        + datasets.skipped_manifest_rows(config.data)),
         counts=counts, patients_shared=datasets.patients_shared(parts), generator=generator,
     )
+
+
+def class_weights(labels: np.ndarray, n_classes: int) -> dict[int, float]:
+    """Inverse-frequency loss weights ``n / (k * n_j)`` (scikit-learn's ``"balanced"``), for
+    the ``class-weight`` method."""
+    from sklearn.utils.class_weight import compute_class_weight
+
+    weights = compute_class_weight("balanced", classes=np.arange(n_classes), y=labels)
+    return {j: float(w) for j, w in enumerate(weights)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -299,17 +329,24 @@ def fit_and_predict(config: ClassifierRunConfig, data: TrainingSet, callbacks: S
                     verbose: int = 2) -> FitResult:
     """Builds the Fig. 7 model, fits it with early stopping, predicts the test images' class
     probabilities ``(n, k)``."""
-    model = build_classifier(config.image_size, seed=config.seed,
-                             n_classes=len(config.classes))
+    spec = get_method(config.method)
+    k = len(config.classes)
+    model = build_classifier(config.image_size, seed=config.seed, n_classes=k)
+    # MixUp blends labels: its targets are one-hot rows, hence the categorical loss.
+    one_hot = k if spec.online == "mixup" else None
     model.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+                  loss="categorical_crossentropy" if one_hot else
+                  "sparse_categorical_crossentropy", metrics=["accuracy"])
     transform = on_the_fly_transform(config.method, config.augment) if config.on_the_fly \
         else None
+    online = OnlineAugmentation(spec.online) if spec.online else None
     start = time.perf_counter()
     history = model.fit(
         ImageBatches(data.x_train, data.y_train, config.batch_size, seed=config.seed,
-                     transform=transform),
-        validation_data=ImageBatches(data.x_val, data.y_val, config.batch_size),
+                     transform=transform, online=online, n_classes=one_hot),
+        validation_data=ImageBatches(data.x_val, data.y_val, config.batch_size,
+                                     n_classes=one_hot),
+        class_weight=class_weights(data.y_train, k) if spec.class_weighted else None,
         epochs=config.epochs, verbose=verbose,
         callbacks=[keras.callbacks.EarlyStopping("val_loss", patience=config.patience,
                                                  restore_best_weights=True), *callbacks],
@@ -351,6 +388,9 @@ def write_run(run_dir: Path, config: ClassifierRunConfig, data: TrainingSet, fit
         "choices": CHOICES, "train_counts": data.counts,
         "validation_images": len(data.y_val), "test_images": len(data.test_paths),
         "test_images_with_patient_in_train": data.patients_shared,
+        "online_augmentation": ONLINE.get(get_method(config.method).online),
+        "class_weights": (class_weights(data.y_train, len(config.classes))
+                          if get_method(config.method).class_weighted else None),
         "generator": data.generator,
         "epochs_run": fit.epochs_run, "train_seconds": fit.seconds,
         "seconds_per_epoch": fit.seconds / max(1, fit.epochs_run),
@@ -410,7 +450,7 @@ def check_inputs(configs: Sequence[ClassifierRunConfig]) -> None:
         if not config.classes:
             config = with_classes(config)
         records = datasets.scan(config.data, config.patient_pattern)
-        parts = datasets.split_records(records, config.split, seed=config.split_seed)
+        parts, _ = config.split_parts(records)
         datasets.check_class_sizes(parts, config.data)
         if not uses_generator(config.method):
             continue
@@ -440,7 +480,7 @@ def check_inputs(configs: Sequence[ClassifierRunConfig]) -> None:
 # keeps a finished run only when all of these agree.
 RUN_IDENTITY = ("data", "method", "seed", "split", "split_seed", "image_size", "epochs",
                 "batch_size", "learning_rate", "on_the_fly", "resize_filter", "generator",
-                "gan_images", "patient_pattern", "positive")
+                "gan_images", "patient_pattern", "positive", "train_size", "class_caps")
 
 
 def check_same_run(run_dir: Path, config: ClassifierRunConfig) -> None:
@@ -460,13 +500,17 @@ def run_many(data: str | None, methods: Sequence[str], seeds: Sequence[int], out
              **options) -> list[tuple[str, int, dict]]:
     """Runs each (method, seed) one after another; prints one summary line each.
 
-    ``methods`` may hold ``"all"``: every method, less the GAN ones when no GAN images are given.
+    ``methods`` may hold ``"all"`` (every method) or ``"paper"`` (the paper's eight), less the
+    GAN ones when no GAN images are given.
     Every input is checked before the first run trains; a run whose folder already holds its
     results is kept and skipped, so an interrupted comparison continues where it stopped.
     """
     source = resolve_data(data, cache_dir)
     chosen = list(METHODS) if "all" in methods else list(methods)
-    if not (options.get("generator") or options.get("gan_images")) and "all" in methods:
+    if "paper" in chosen:
+        chosen = list(PAPER_METHODS) + [m for m in chosen if m not in PAPER_METHODS + ("paper",)]
+    if not (options.get("generator") or options.get("gan_images")) and \
+            ("all" in methods or "paper" in methods):
         chosen = [m for m in chosen if not uses_generator(m)]
         print("No --generator or --gan-images: the gan methods are left out.")
     several = len(chosen) * len(seeds) > 1

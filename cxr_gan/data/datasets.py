@@ -28,6 +28,14 @@ names cannot tell whether they are one patient. Grouping them is the cautious re
 grouped split may be stricter than needed, never leakier, and shared-patient counts are upper
 bounds.
 
+Training subsets (``--train-size N``, ``--cap CLASS=N``; ``training_subset``): a stratified,
+seeded part of a split's training records, the test records unchanged. Each class's records
+are put in a random order drawn from the split seed alone, and ranked together by the position
+of each within its class (``(rank + 1/2) / class size``), so the first N records keep the
+classes' shares to within one image and every subset holds each smaller one (250 within 500
+within 1000). A cap takes only the first N of its class's order. The GAN and the classifier
+take the same subset: a size's generator learns the NORMAL images its classifier runs train on.
+
 The data is only ever read.
 """
 
@@ -406,6 +414,89 @@ def split_records(
     }
 
 
+# Second word of the subset's random stream (the first: the split seed).
+SUBSET_STREAM = 202
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingSubset:
+    """``--train-size`` (None: every training record) and ``--cap`` ((class, most) pairs)."""
+
+    size: int | None = None
+    caps: tuple[tuple[str, int], ...] = ()
+
+    def __bool__(self) -> bool:
+        return self.size is not None or bool(self.caps)
+
+    def describe(self) -> str:
+        words = [f"--train-size {self.size}"] if self.size is not None else []
+        return " ".join(words + [f"--cap {name}={n}" for name, n in self.caps])
+
+
+def subset_order(train: Sequence[ImageRecord], seed: int,
+                 caps: dict[str, int] | None = None) -> list[ImageRecord]:
+    """``train``'s records in the order a stratified subset takes them (module docstring):
+    a seeded order within each class, the classes interleaved by relative rank; a class of
+    ``caps`` keeps only the first records of its order."""
+    caps = caps or {}
+    rng = np.random.default_rng([seed, SUBSET_STREAM])
+    keyed = []
+    for j, name in enumerate(classes_of(train)):
+        members = sorted((r for r in train if r.label == name), key=lambda r: r.path)
+        order = rng.permutation(len(members))  # The whole class: a cap never changes it.
+        n = min(len(members), caps.get(name, len(members)))
+        keyed += [((rank + 0.5) / n, j, members[i]) for rank, i in enumerate(order[:n])]
+    keyed.sort(key=lambda item: item[:2])
+    return [record for _, _, record in keyed]
+
+
+def training_subset(parts: dict[str, list[ImageRecord]], subset: TrainingSubset, seed: int,
+                    data: Path | str = "") -> tuple[dict[str, list[ImageRecord]],
+                                                     list[ImageRecord]]:
+    """The split ``parts`` with its training records cut to ``subset`` (seeded by the split
+    seed ``seed``); returns ``(parts, left_out)``, the records the subset leaves out.
+
+    Raises:
+        DataLayoutError: A cap names no class, or the size is more than the training records.
+    """
+    if not subset:
+        return parts, []
+    train = parts["train"]
+    classes = classes_of(train)
+    for name, _ in subset.caps:
+        if name not in classes:
+            raise DataLayoutError(f"--cap {name}=... names no class of {data}; its classes are "
+                                  f"{', '.join(classes)}.")
+    ordered = subset_order(train, seed, dict(subset.caps))
+    if subset.size is not None and subset.size > len(ordered):
+        raise DataLayoutError(
+            f"--train-size {subset.size} is more than the {len(ordered)} training images of "
+            f"{data} in this split{' after the caps' if subset.caps else ''}; give at most "
+            f"{len(ordered)}, or 'all'.")
+    kept = ordered if subset.size is None else ordered[:subset.size]
+    kept_paths = {r.path for r in kept}
+    left_out = [r for r in train if r.path not in kept_paths]
+    return {**parts, "train": sorted(kept, key=lambda r: r.path)}, left_out
+
+
+def split_for_run(records: Sequence[ImageRecord], split: str, split_seed: int = 0,
+                  subset: TrainingSubset = TrainingSubset(),
+                  data: Path | str = "") -> tuple[dict[str, list[ImageRecord]],
+                                                   list[ImageRecord]]:
+    """``split_records`` then ``training_subset``: the split one run trains and tests on, and
+    the training records its subset leaves out."""
+    return training_subset(split_records(records, split, seed=split_seed), subset, split_seed,
+                           data)
+
+
+def subset_manifest_rows(left_out: Sequence[ImageRecord], subset: TrainingSubset,
+                         labels: Sequence[str] | None = None):
+    """Manifest rows of the training records outside the run's subset (of ``labels`` only,
+    when given)."""
+    return tuple((r.path, "train", r.label, "left-out", f"outside the {subset.describe()} "
+                  "subset") for r in left_out if labels is None or r.label in labels)
+
+
 def validation_mask(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
     """Boolean mask of the classifier's stratified, seeded validation share of a training
     split (``labels``: class indices in record order)."""
@@ -581,7 +672,8 @@ def check_class_sizes(parts: dict[str, list[ImageRecord]], data: Path | str) -> 
 
 
 def chosen_class(records: Sequence[ImageRecord], split: str, split_seed: int,
-                 label: str | None, flag: str = "--label") -> str:
+                 label: str | None, flag: str = "--label",
+                 subset: TrainingSubset = TrainingSubset()) -> str:
     """``label`` after checking it names a class; None: the smallest class of the split's
     training part (the first in sorted order on a tie), the minority class a top-up adds to.
 
@@ -594,7 +686,7 @@ def chosen_class(records: Sequence[ImageRecord], split: str, split_seed: int,
             raise DataLayoutError(f"{flag} {label!r} names no class of this data set; its "
                                   f"classes are {', '.join(classes)}.")
         return label
-    return smallest_class(split_records(records, split, seed=split_seed)["train"])
+    return smallest_class(split_for_run(records, split, split_seed, subset)[0]["train"])
 
 
 def smallest_class(train: Sequence[ImageRecord]) -> str:
@@ -605,15 +697,16 @@ def smallest_class(train: Sequence[ImageRecord]) -> str:
 
 
 def select_training(records: Sequence[ImageRecord], split: str, split_seed: int, label: str,
-                    validation_seeds: Sequence[int]):
-    """A split's training records of ``label`` less the classifier's validation shares of
-    ``validation_seeds``: what a GAN learns from.
+                    validation_seeds: Sequence[int], subset: TrainingSubset = TrainingSubset(),
+                    data: Path | str = ""):
+    """A split's training records of ``label`` (within ``subset``) less the classifier's
+    validation shares of ``validation_seeds``: what a GAN learns from.
 
     Returns:
-        ``(parts, chosen, left_out)``: the split, the chosen records, and the records of
-        ``label`` the validation shares took.
+        ``(parts, chosen, left_out)``: the split (its training part cut to the subset), the
+        chosen records, and the records of ``label`` the validation shares took.
     """
-    parts = split_records(records, split, seed=split_seed)
+    parts, _ = split_for_run(records, split, split_seed, subset, data)
     held = validation_paths(parts["train"], validation_seeds)
     chosen = [r for r in parts["train"] if r.label == label and r.path not in held]
     left_out = [r for r in parts["train"] if r.label == label and r.path in held]

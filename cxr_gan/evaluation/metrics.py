@@ -281,3 +281,64 @@ def _weighted_scores(correct, labels, weights, key):
         with np.errstate(invalid="ignore", divide="ignore"):
             rates.append(weights[:, mask] @ correct[:, mask].T / drawn)
     return sum(rates[1:], rates[0]) / len(rates)
+
+
+def weighted_auc(is_positive, scores, weights) -> np.ndarray:
+    """ROC AUC of one run's ``scores`` under each row of image ``weights`` (how often each
+    test image was drawn), ties counting one half: ``(replicates,)``. With weights of ones it
+    is ``rank_auc``."""
+    is_positive = np.asarray(is_positive, bool)
+    order = np.argsort(scores, kind="stable")
+    ordered = np.asarray(scores)[order]
+    w = np.atleast_2d(np.asarray(weights, np.float64))[:, order]
+    negative = np.where(~is_positive[order], w, 0.0)
+    positive = np.where(is_positive[order], w, 0.0)
+    # Negatives strictly below each score, plus half of those tied with it.
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    group = np.cumsum(np.r_[True, ordered[1:] != ordered[:-1]]) - 1
+    tied = np.add.reduceat(negative, starts, axis=1)  # (replicates, groups)
+    below = np.cumsum(tied, axis=1) - tied
+    credit = below[:, group] + tied[:, group] / 2.0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (positive * credit).sum(1) / (positive.sum(1) * negative.sum(1))
+
+
+def arm_interval(correct, labels, scores=None, n_resamples: int = 2000,
+                 confidence: float = 0.95, seed: int = 0) -> dict[str, dict[str, float]]:
+    """One arm's mean over its runs with a 95 % interval over seeds and test images: each
+    replicate draws the runs with replacement and the test images with replacement (as
+    ``method_difference`` does for a difference).
+
+    Args:
+        correct: Booleans (runs, images): whether each run got each image right.
+        labels: The images' class indices.
+        scores: Optional (runs, images) positive-class probabilities (two classes): adds the
+            ROC AUC.
+
+    Returns:
+        ``accuracy``, ``balanced_accuracy`` (and ``auc``): ``mean``, ``low``, ``high``.
+    """
+    correct = np.atleast_2d(np.asarray(correct, bool)).astype(np.float64)
+    labels = np.asarray(labels).astype(int)
+    rng = np.random.default_rng(seed)
+    n = len(labels)
+    weights = rng.multinomial(n, np.full(n, 1.0 / n), size=n_resamples).astype(np.float64)
+    runs = rng.integers(0, len(correct), (n_resamples, len(correct)))
+    rows = np.arange(n_resamples)[:, None]
+    alpha = (1.0 - confidence) / 2.0
+    per_run = {"accuracy": _weighted_scores(correct, labels, weights, "accuracy"),
+               "balanced_accuracy": _weighted_scores(correct, labels, weights, "balanced")}
+    observed = {key: _mean_score(correct, labels, "accuracy" if key == "accuracy" else
+                                 "balanced") for key in per_run}
+    if scores is not None:
+        scores = np.atleast_2d(np.asarray(scores, np.float64))
+        positive = labels == 1
+        per_run["auc"] = np.stack([weighted_auc(positive, s, weights) for s in scores], 1)
+        observed["auc"] = float(np.mean([rank_auc(positive, s) for s in scores]))
+    result = {}
+    for key, values in per_run.items():
+        replicates = values[rows, runs].mean(1)
+        result[key] = {"mean": observed[key],
+                       "low": float(np.nanquantile(replicates, alpha)),
+                       "high": float(np.nanquantile(replicates, 1 - alpha))}
+    return result

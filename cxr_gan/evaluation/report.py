@@ -299,7 +299,7 @@ def class_scores(run: dict) -> tuple[np.ndarray, np.ndarray]:
     return labels, scores[:, 0] if len(classes) == 2 else scores
 
 
-def _right(run: dict):
+def correct_answers(run: dict):
     """Whether the run got each test image right (two classes: positive at 0.5; more: the
     argmax), and the images' class indices."""
     labels, scores = class_scores(run)
@@ -332,7 +332,7 @@ def mcnemar_table(by_method: dict[str, list[dict]]) -> pd.DataFrame:
             a, b = gan_run["predictions"], other["predictions"]
             if list(a["path"]) != list(b["path"]):
                 continue  # Different test images (another split): no paired test.
-            result = mcnemar_exact(_right(gan_run)[0], _right(other)[0])
+            result = mcnemar_exact(correct_answers(gan_run)[0], correct_answers(other)[0])
             rows.append({"gan_method": gan_method, "gan_seed": gan_run["config"]["seed"],
                          "method": method, "seed": other["config"]["seed"], **result})
     return pd.DataFrame(rows)
@@ -348,9 +348,9 @@ def differences_table(by_method: dict[str, list[dict]]) -> pd.DataFrame:
         if any(list(r["predictions"]["path"]) != list(gan_runs[0]["predictions"]["path"])
                for r in gan_runs + group):
             continue  # Different test images (another split): no paired comparison.
-        labels = _right(gan_runs[0])[1]
-        result = method_difference([_right(r)[0] for r in gan_runs],
-                                   [_right(r)[0] for r in group], labels)
+        labels = correct_answers(gan_runs[0])[1]
+        result = method_difference([correct_answers(r)[0] for r in gan_runs],
+                                   [correct_answers(r)[0] for r in group], labels)
         row = {"gan_method": gan_method, "gan_runs": len(gan_runs), "method": method,
                "runs": len(group)}
         for key, values in result.items():

@@ -448,6 +448,10 @@ class GANRunConfig:
             starts, and in configs written before it existed).
         patient_pattern: The regular expression (one group) that reads a patient id from a
             file name (None: the CSV's patient column, else Kermany's patterns).
+        train_size: ``--train-size``: the split's training part cut to a stratified, seeded
+            subset of this many images (``datasets.training_subset``; None: all), the one the
+            classifier runs of that size train on.
+        class_caps: ``--cap``: (class, most images) pairs applied to that subset.
     """
 
     preset: GANPreset
@@ -471,13 +475,21 @@ class GANRunConfig:
     validation_seeds: tuple[int, ...] = ()
     data_digest: str = ""
     patient_pattern: str | None = None
+    train_size: int | None = None
+    class_caps: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def subset(self):
+        from cxr_gan.data.datasets import TrainingSubset
+
+        return TrainingSubset(self.train_size, self.class_caps)
 
 
 # The fields that make two runs the same run: a resume may change none of them (it may extend
 # ``epochs`` and change how often it checkpoints, scores or logs).
 IDENTITY_FIELDS = ("preset", "data", "synthetic", "split", "split_seed", "label", "seed",
                    "validation_seeds", "resize_filter", "deterministic", "data_parallel",
-                   "mixed_precision", "patient_pattern")
+                   "mixed_precision", "patient_pattern", "train_size", "class_caps")
 
 
 # Fields added after runs were committed: at their defaults they are left out of the preset's
@@ -578,4 +590,5 @@ def run_config_from_dict(data: Mapping[str, Any]) -> GANRunConfig:
     values = {k: v for k, v in data.items() if k in fields}
     values["preset"] = preset_from_dict(data["preset"])
     values["validation_seeds"] = tuple(values.get("validation_seeds", ()))
+    values["class_caps"] = tuple((str(name), int(n)) for name, n in values.get("class_caps", ()))
     return GANRunConfig(**values)

@@ -101,7 +101,8 @@ def resolve_label(config: GANRunConfig) -> str:
     if pack is not None:
         return config.label or pack["label"]
     records = datasets.scan(config.data, config.patient_pattern)
-    return datasets.chosen_class(records, config.split, config.split_seed, config.label)
+    return datasets.chosen_class(records, config.split, config.split_seed, config.label,
+                                 subset=config.subset)
 
 
 def prepare_training_images(config: GANRunConfig, strict: bool = False):
@@ -123,7 +124,10 @@ def prepare_training_images(config: GANRunConfig, strict: bool = False):
     else:
         records = datasets.scan(config.data, config.patient_pattern)
         parts, chosen, left_records = datasets.select_training(
-            records, config.split, config.split_seed, config.label, config.validation_seeds)
+            records, config.split, config.split_seed, config.label, config.validation_seeds,
+            config.subset, config.data)
+        _, outside_subset = datasets.split_for_run(records, config.split, config.split_seed,
+                                                   config.subset, config.data)
         counts, left_out = datasets.split_counts(parts), len(left_records)
     loaded = datasets.load_images(datasets.base_dir(config.data), chosen, "train", config.preset.image_size,
                                  config.resize_filter, strict=strict)
@@ -132,6 +136,8 @@ def prepare_training_images(config: GANRunConfig, strict: bool = False):
         loaded = dataclasses.replace(loaded, manifest_rows=loaded.manifest_rows
                                      + datasets.left_out_manifest_rows(left_records,
                                                                       config.validation_seeds)
+                                     + datasets.subset_manifest_rows(
+                                         outside_subset, config.subset, (config.label,))
                                      + datasets.skipped_manifest_rows(config.data, (config.label,),
                                                                      folders))
     groups = datasets.duplicate_groups(datasets.base_dir(config.data), records)
@@ -148,6 +154,7 @@ def prepare_training_images(config: GANRunConfig, strict: bool = False):
         "training_images": {"label": config.label, "used": len(loaded.paths),
                             "skipped": loaded.n_skipped, "left_out_validation": left_out,
                             "validation_seeds": list(config.validation_seeds)},
+        "training_subset": config.subset.describe() or "all",
         "duplicate_groups": len(groups),
         "duplicate_groups_across_splits": datasets.cross_split_duplicates(groups, parts),
         "test_images_with_patient_in_train": datasets.patients_shared(parts),
@@ -573,7 +580,8 @@ def make_run_config(data: str | None, preset: str | None, epochs: int | None,
                     options: dict[str, Any] | None = None, fid_every: int = 0,
                     fid_images: int = 1000, tensorboard: bool = False,
                     validation_seeds: tuple[int, ...] = (), label: str | None = None,
-                    patient_pattern: str | None = None) -> GANRunConfig:
+                    patient_pattern: str | None = None, train_size: int | None = None,
+                    class_caps: tuple[tuple[str, int], ...] = ()) -> GANRunConfig:
     """Resolves user options into a ``GANRunConfig``.
 
     Without ``data`` the embedded synthetic phantoms are made (once) and used, with the
@@ -609,7 +617,8 @@ def make_run_config(data: str | None, preset: str | None, epochs: int | None,
         deterministic=deterministic, data_parallel=data_parallel,
         mixed_precision=mixed_precision, fid_every=fid_every, fid_images=fid_images,
         tensorboard=tensorboard, validation_seeds=tuple(validation_seeds), label=label,
-        patient_pattern=patient_pattern,
+        patient_pattern=patient_pattern, train_size=train_size,
+        class_caps=tuple(class_caps),
     )
 
 

@@ -1,0 +1,1 @@
+"""The learning-curve study: plan -> one process per run -> report (``evaluate.py study``)."""

@@ -1,0 +1,195 @@
+"""A study's report: per size and arm the mean over seeds of accuracy, balanced accuracy
+((TPR + TNR) / 2 for two classes: the paper's "AUC") and ROC AUC, each with a 95 % interval
+over seeds and test images (``metrics.arm_interval``); the learning curves; per size each GAN
+arm against the best non-GAN arm (by mean balanced accuracy) with the seed-and-image interval of
+the difference (``metrics.method_difference``) and McNemar's test per seed; and one verdict per
+size that says what the intervals allow and nothing more.
+
+    OUT/report/study.md   the tables and verdicts with their provenance
+    OUT/report/study.csv  one row per size and arm
+    OUT/report/learning_curve.png
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from cxr_gan.classifier.augment import uses_generator
+from cxr_gan.cli import UserError
+from cxr_gan.evaluation.metrics import arm_interval, mcnemar_exact, method_difference
+from cxr_gan.evaluation.report import class_scores, correct_answers, load_run
+from cxr_gan.io import atomic_write_text, markdown_table, read_json, write_csv
+
+KEYS = ("accuracy", "balanced_accuracy", "auc")
+
+
+def load_study(out: Path) -> dict[str, dict[str, list[dict]]]:
+    """``{size folder: {method: [runs]}}`` of every finished classifier run under ``out``."""
+    sizes: dict[str, dict[str, list[dict]]] = {}
+    for folder in sorted(Path(out).glob("*/*/metrics.json")):
+        run = load_run(folder.parent)
+        sizes.setdefault(folder.parent.parent.name, {}).setdefault(
+            run["config"]["method"], []).append(run)
+    if not sizes:
+        raise UserError(f"{out} holds no finished classifier run of a study yet.")
+    return sizes
+
+
+def _training_images(runs: list[dict]) -> int:
+    counts = runs[0]["config"]["train_counts"]
+    kept = sum(v for k, v in counts.items() if k in runs[0]["classes"])
+    return kept + runs[0]["config"]["validation_images"]
+
+
+def arm_rows(sizes: dict) -> list[dict]:
+    """One row per size and arm: its runs, training images and the three intervals."""
+    rows = []
+    for size, by_method in sorted(sizes.items(), key=lambda item: _training_images(
+            next(iter(item[1].values())))):
+        for method, runs in sorted(by_method.items()):
+            right = [correct_answers(r)[0] for r in runs]
+            labels = correct_answers(runs[0])[1]
+            two = len(runs[0]["classes"]) == 2
+            scores = [class_scores(r)[1] for r in runs] if two else None
+            interval = arm_interval(right, labels, scores)
+            row = {"size": size, "method": method, "runs": len(runs),
+                   "seeds": sorted(r["config"]["seed"] for r in runs),
+                   "training_images": _training_images(runs)}
+            for key, values in interval.items():
+                row.update({key: values["mean"], f"{key}_low": values["low"],
+                            f"{key}_high": values["high"]})
+            rows.append(row)
+    return rows
+
+
+def comparisons(sizes: dict) -> list[dict]:
+    """Per size, each GAN arm against the best non-GAN arm by mean balanced accuracy."""
+    found = []
+    for size, by_method in sizes.items():
+        plain = {m: runs for m, runs in by_method.items() if not uses_generator(m)}
+        gans = {m: runs for m, runs in by_method.items() if uses_generator(m)}
+        if not plain or not gans:
+            continue
+        labels = correct_answers(next(iter(plain.values()))[0])[1]
+        best = max(sorted(plain), key=lambda m: np.mean([_balanced(r) for r in plain[m]]))
+        for method, runs in sorted(gans.items()):
+            result = method_difference([correct_answers(r)[0] for r in runs],
+                                       [correct_answers(r)[0] for r in plain[best]], labels)
+            by_seed = {r["config"]["seed"]: r for r in plain[best]}
+            p_values = {r["config"]["seed"]: mcnemar_exact(
+                correct_answers(r)[0], correct_answers(by_seed[r["config"]["seed"]])[0])["p_value"]
+                for r in runs if r["config"]["seed"] in by_seed}
+            found.append({"size": size, "gan_method": method, "against": best,
+                          "runs": len(runs), "against_runs": len(plain[best]),
+                          "balanced": result["auc_thresholded"],
+                          "accuracy": result["accuracy"], "mcnemar_p": p_values})
+    return found
+
+
+def _balanced(run: dict) -> float:
+    metrics = run["metrics"]
+    return metrics.get("balanced_accuracy", metrics.get("auc_thresholded"))
+
+
+def verdict(row: dict) -> str:
+    """What the balanced-accuracy interval of a GAN arm against the best other arm allows."""
+    d = row["balanced"]
+    points = f"{100 * d['difference']:+.1f} points [{100 * d['low']:+.1f}, {100 * d['high']:+.1f}]"
+    seeds = f"{row['runs']} and {row['against_runs']} seeds"
+    if d["low"] > 0:
+        return (f"{row['gan_method']} beats {row['against']} (the best arm without a generator) "
+                f"on balanced accuracy: {points}, {seeds}.")
+    if d["high"] < 0:
+        return (f"{row['gan_method']} is behind {row['against']} (the best arm without a "
+                f"generator) on balanced accuracy: {points}, {seeds}.")
+    return (f"no difference shown between {row['gan_method']} and {row['against']} (the best "
+            f"arm without a generator): {points} holds 0, {seeds}; the data allow neither "
+            "claim.")
+
+
+def provenance(sizes: dict) -> str:
+    run = next(iter(next(iter(sizes.values())).values()))[0]
+    config = run["config"]
+    synthetic = " (SYNTHETIC PHANTOMS)" if config["synthetic"] else ""
+    return (f"data: {config['data']}{synthetic} | classes: {', '.join(run['classes'])} | split: "
+            f"{config['split']} (seed {config['split_seed']}), test set fixed: "
+            f"{config['test_images']} images | classifier: Fig. 7, {config['image_size']} px, "
+            f"at most {config['epochs']} epochs | machine: "
+            f"{config.get('versions', {}).get('machine', 'see progress.jsonl')}")
+
+
+def _cell(row: dict, key: str) -> str:
+    if key not in row or row[key] is None or np.isnan(row[key]):
+        return ""
+    return f"{100 * row[key]:.1f} [{100 * row[f'{key}_low']:.1f}, {100 * row[f'{key}_high']:.1f}]"
+
+
+def render(sizes: dict, rows: list[dict], compared: list[dict], gan_note: str) -> str:
+    lines = ["# Learning-curve study", ""]
+    first = next(iter(next(iter(sizes.values())).values()))[0]
+    if first["config"]["synthetic"]:
+        lines += ["**SYNTHETIC PHANTOM DATA: these numbers say nothing about radiographs.**", ""]
+    lines += [provenance(sizes), "", gan_note, "",
+              "Mean over seeds, percent, with 95 % intervals over seeds and test images "
+              "(a bootstrap drawing both). Balanced accuracy is the mean per-class recall; for "
+              "two classes it is (TPR + TNR) / 2, the paper's \"AUC\". ROC AUC: the area under "
+              "the ROC curve of the probabilities (two classes).", ""]
+    table = [[r["size"], r["training_images"], r["method"], r["runs"],
+              *(_cell(r, key) for key in KEYS)] for r in rows]
+    lines += markdown_table(("size", "training images", "method", "runs", "accuracy",
+                             "balanced accuracy (\"AUC\")", "ROC AUC"), table,
+                            "lrlrlll").split("\n")
+    if compared:
+        lines += ["", "## GAN arms against the best arm without a generator", "",
+                  "Difference of the means (GAN arm - best other arm by mean balanced "
+                  "accuracy), points, with the seed-and-image bootstrap interval; McNemar's "
+                  "exact p per seed (the runs of one seed on the same test images).", ""]
+        table = [[c["size"], c["gan_method"], c["against"],
+                  f"{100 * c['balanced']['difference']:+.1f} [{100 * c['balanced']['low']:+.1f}"
+                  f", {100 * c['balanced']['high']:+.1f}]",
+                  f"{100 * c['accuracy']['difference']:+.1f} [{100 * c['accuracy']['low']:+.1f}"
+                  f", {100 * c['accuracy']['high']:+.1f}]",
+                  ", ".join(f"s{s} {p:.3g}" for s, p in sorted(c["mcnemar_p"].items()))]
+                 for c in compared]
+        lines += markdown_table(("size", "GAN arm", "against", "balanced accuracy",
+                                 "accuracy", "McNemar p"), table, "llllll").split("\n")
+        lines += ["", "## Verdicts", ""]
+        lines += [f"- {c['size']}: {verdict(c)}" for c in compared]
+    lines += ["", "Figure: learning_curve.png."]
+    return "\n".join(lines) + "\n"
+
+
+def gan_note(out: Path, sizes: dict) -> str:
+    parts = []
+    for size in sizes:
+        config = Path(out) / size / "gan" / "config.json"
+        if config.is_file():
+            gan = read_json(config)
+            parts.append(f"{size}: {gan['preset']['name']}, {gan['epochs']} epochs, class "
+                         f"{gan['label']}, seed {gan['seed']}")
+    return ("Generators (each size its own, trained on that size's images of its class): "
+            + "; ".join(parts)) if parts else "No generator in this study."
+
+
+def write_study_report(out: Path | str) -> Path:
+    """Writes ``out/report/``; returns the Markdown file."""
+    from cxr_gan.plots import LearningCurves, plot_learning_curves
+
+    out = Path(out)
+    sizes = load_study(out)
+    rows = arm_rows(sizes)
+    compared = comparisons(sizes)
+    folder = out / "report"
+    folder.mkdir(parents=True, exist_ok=True)
+    text = render(sizes, rows, compared, gan_note(out, sizes))
+    atomic_write_text(folder / "study.md", text)
+    header = ["size", "training_images", "method", "runs"] + [
+        f"{k}{s}" for k in KEYS for s in ("", "_low", "_high")]
+    write_csv(folder / "study.csv", header, ([r.get(h, "") for h in header] for r in rows))
+    curves = [r for r in rows if r["size"].startswith("size-")]
+    plot_learning_curves(LearningCurves(rows=curves, keys=("accuracy", "balanced_accuracy"),
+                                        provenance=provenance(sizes)),
+                         folder / "learning_curve.png")
+    return folder / "study.md"

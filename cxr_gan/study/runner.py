@@ -1,0 +1,271 @@
+"""Runs a study's plan: one process per run, at most ``jobs`` at once, finished runs skipped,
+a generator that stopped part-way resumed, a run another process holds (its run lock: another
+study process on this machine or on one that shares the folder) left to it. A killed study is
+resumed by running the same command again.
+
+Progress: a line per started and finished run with the runs done, left and running, and the
+time left estimated from this study's finished runs (``progress.jsonl``: the median seconds of
+runs of the same kind and size, else of the same kind scaled by training images).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import statistics
+import subprocess
+import time
+from pathlib import Path
+from typing import Sequence
+
+from cxr_gan.cli import UserError
+from cxr_gan.study.plan import (Protocol, Run, Size, check_protocol, command, gan_epochs,
+                                make_plan, resume_command)
+
+POLL_SECONDS = 2.0
+WAIT_FOR_OTHERS_SECONDS = 30.0
+
+
+def size_counts(protocol: Protocol, sizes: Sequence[Size], seeds: Sequence[int]) -> dict:
+    """Per size: its training images, and its generator's images (the smallest class of the
+    subset less the validation shares of ``seeds``), from the file table (no decoding)."""
+    from cxr_gan.data import datasets, resolve_data
+
+    source = resolve_data(protocol.data, protocol.cache_dir)
+    records = datasets.scan(source.root, protocol.patient_pattern)
+    counts = {}
+    for size in sizes:
+        subset = datasets.TrainingSubset(size.count, (size.cap,) if size.cap else ())
+        parts, _ = datasets.split_for_run(records, protocol.split, protocol.split_seed, subset,
+                                          source.root)
+        datasets.check_class_sizes(parts, source.root)
+        label = datasets.smallest_class(parts["train"])
+        _, chosen, _ = datasets.select_training(records, protocol.split, protocol.split_seed,
+                                                label, seeds, subset, source.root)
+        counts[size.name] = {"train": len(parts["train"]), "gan": len(chosen), "label": label}
+    return counts
+
+
+def _gan_batch(protocol: Protocol) -> int:
+    from cxr_gan.gan.config import get_preset
+
+    return protocol.gan_batch_size or get_preset(protocol.gan_preset).g_batch
+
+
+def check_generator_sizes(protocol: Protocol, counts: dict) -> None:
+    """Refuses, before any run starts, a size whose generator would have fewer images than
+    one real batch (``--gan-batch-size`` keeps the preset's ratio, as ``train_gan.py
+    --batch-size`` does).
+
+    Raises:
+        UserError: Names the size, the counts and the fix.
+    """
+    from cxr_gan.gan.config import get_preset
+
+    preset = get_preset(protocol.gan_preset)
+    g_batch = _gan_batch(protocol)
+    real_batch = max(1, g_batch * preset.real_batch // preset.g_batch)
+    for name, c in counts.items():
+        if preset.sampling == "permutation" and c["gan"] < real_batch:
+            raise UserError(
+                f"{name}: its generator would learn {c['gan']} {c['label']} images (less the "
+                f"validation shares), fewer than one real batch ({real_batch}) of preset "
+                f"{protocol.gan_preset!r}. Give a smaller --gan-batch-size, a larger size, or "
+                "leave the GAN methods out.")
+
+
+def read_progress(out: Path) -> list[dict]:
+    path = Path(out) / "progress.jsonl"
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _kind(run: Run) -> str:
+    return "gan" if run.is_gan else "classifier"
+
+
+def estimate_seconds(run: Run, records: Sequence[dict], images: int) -> float | None:
+    """Seconds ``run`` should take: the median of finished runs of its kind and size, else of
+    its kind per training image times ``images``; None before any such run finished."""
+    timed = [r for r in records if r["kind"] == _kind(run) and r["returncode"] == 0]
+    same = [r["seconds"] for r in timed if r["size"] == run.size.name]
+    if same:
+        return statistics.median(same)
+    per_image = [r["seconds"] / max(1, r["images"]) for r in timed]
+    return statistics.median(per_image) * images if per_image else None
+
+
+def _duration(seconds: float) -> str:
+    minutes = int(round(seconds / 60))
+    return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
+
+
+def remaining_estimate(pending: Sequence[Run], records: Sequence[dict], counts: dict,
+                       jobs: int) -> str:
+    """"about 1 h 20 min left" (over ``jobs`` processes), or what is not yet known."""
+    total, unknown = 0.0, 0
+    for run in pending:
+        images = counts[run.size.name]["gan" if run.is_gan else "train"]
+        seconds = estimate_seconds(run, records, images)
+        if seconds is None:
+            unknown += 1
+        else:
+            total += seconds
+    if unknown == len(pending) and pending:
+        return "time left unknown until a run of each kind finishes"
+    text = f"about {_duration(total / max(1, jobs))} left"
+    return text + (f" (+ {unknown} runs not yet timed)" if unknown else "")
+
+
+def _progress_line(out: Path, plan: Sequence[Run], active: dict, counts: dict,
+                   jobs: int) -> str:
+    done = sum(run.done(out) for run in plan)
+    pending = [run for run in plan if not run.done(out)]
+    estimate = remaining_estimate(pending, read_progress(out), counts, jobs)
+    return (f"[study] {done} of {len(plan)} runs done, {len(pending)} left "
+            f"({len(active)} running here); {estimate}")
+
+
+def _record(out: Path, run: Run, seconds: float, cpu_seconds: float, counts: dict,
+            returncode: int) -> None:
+    from cxr_gan.machine import cpu_description
+
+    entry = {"run": run.label(), "kind": _kind(run), "size": run.size.name,
+             "method": run.method, "seed": run.seed, "seconds": round(seconds, 1),
+             "cpu_seconds": round(cpu_seconds, 1),
+             "images": counts[run.size.name]["gan" if run.is_gan else "train"],
+             "returncode": returncode, "machine": cpu_description(),
+             "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    with open(Path(out) / "progress.jsonl", "a") as handle:  # One short line: one write.
+        handle.write(json.dumps(entry) + "\n")
+
+
+def plan_commands(protocol: Protocol, plan: Sequence[Run], out: Path, seeds: Sequence[int],
+                  counts: dict) -> list[tuple[Run, list[str]]]:
+    """Each run not yet done with its command (a stopped generator: its resume)."""
+    batch = _gan_batch(protocol)
+    rows = []
+    for run in plan:
+        if run.done(out):
+            continue
+        if run.is_gan and (run.folder(out) / "config.json").is_file():
+            rows.append((run, resume_command(run, out)))
+            continue
+        epochs = gan_epochs(protocol, counts[run.size.name]["gan"], batch) if run.is_gan \
+            else None
+        rows.append((run, command(run, protocol, out, seeds, epochs)))
+    return rows
+
+
+def list_plan(protocol: Protocol, plan: Sequence[Run], out: Path, seeds: Sequence[int],
+              counts: dict) -> str:
+    """The remaining runs as shell commands, one a line, generators before the runs that
+    need them (a scheduler must keep that order within a size)."""
+    from cxr_gan.rundir import lock_holder
+
+    lines = []
+    for run, line in plan_commands(protocol, plan, out, seeds, counts):
+        held = " # running elsewhere" if lock_holder(run.folder(out)) else ""
+        lines.append(" ".join(shlex.quote(word) for word in line) + held)
+    return "\n".join(lines)
+
+
+def run_study(protocol: Protocol, sizes: Sequence[Size], methods: Sequence[str],
+              seeds: Sequence[int], out: Path | str, jobs: int = 1,
+              list_only: bool = False) -> list[Run]:
+    """Runs every run of the plan not done yet; returns the runs that failed.
+
+    Raises:
+        UserError: Another protocol in ``out``, or bad data (before any run starts).
+    """
+    from cxr_gan.rundir import lock_holder
+
+    out = Path(out)
+    plan = make_plan(sizes, methods, seeds)
+    counts = size_counts(protocol, sizes, seeds)
+    if any(run.is_gan for run in plan):
+        check_generator_sizes(protocol, counts)
+    check_protocol(out, protocol)
+    if list_only:
+        print(list_plan(protocol, plan, out, seeds, counts))
+        return []
+    done = sum(run.done(out) for run in plan)
+    print(f"[study] plan: {len(plan)} runs ({len(set(sizes))} sizes x "
+          f"{len(methods)} methods x {len(seeds)} seeds, and a generator per size with a GAN "
+          f"method); {done} done, {len(plan) - done} to run, {jobs} at a time.")
+    for size in sorted(set(sizes), key=lambda s: s.name):
+        c = counts[size.name]
+        print(f"[study]   {size.name}: {c['train']} training images; generator of "
+              f"{c['label']}: {c['gan']} images")
+    (out / "logs").mkdir(parents=True, exist_ok=True)
+    commands = dict(plan_commands(protocol, plan, out, seeds, counts))
+    pending = [run for run in plan if not run.done(out)]
+    active: dict[int, tuple] = {}
+    failed: list[Run] = []
+    while pending or active:
+        launched = False
+        for run in list(pending):
+            if len(active) >= jobs:
+                break
+            need = run.needs()
+            if run.done(out) or (need is not None and need in failed):
+                pending.remove(run)
+                if not run.done(out):
+                    failed.append(run)
+                    print(f"[study] {run.label()}: not run, its generator failed.")
+                continue
+            if need is not None and not need.done(out):
+                continue
+            if lock_holder(run.folder(out)):
+                continue  # Another study process runs it; its result is picked up when done.
+            log = open(out / "logs" / f"{run.size.name}-{run.folder(out).name}.log", "a")
+            process = subprocess.Popen(commands[run], stdout=log, stderr=subprocess.STDOUT,
+                                       cwd=Path.cwd())
+            active[process.pid] = (run, time.monotonic(), log, process)
+            pending.remove(run)
+            launched = True
+            print(f"[study] started {run.label()} (log {log.name})", flush=True)
+        finished = _reap(active)
+        for run, returncode, seconds, cpu in finished:
+            _record(out, run, seconds, cpu, counts, returncode)
+            if returncode == 0 and run.done(out):
+                print(f"[study] finished {run.label()} in {_duration(seconds)}", flush=True)
+            elif lock_holder(run.folder(out)):
+                pending.append(run)  # Taken by another process meanwhile: wait for it.
+            else:
+                failed.append(run)
+                print(f"[study] FAILED {run.label()} (exit {returncode}); see "
+                      f"{out / 'logs'}", flush=True)
+            print(_progress_line(out, plan, active, counts, jobs), flush=True)
+        if not launched and not finished:
+            waiting_elsewhere = not active and pending
+            time.sleep(WAIT_FOR_OTHERS_SECONDS if waiting_elsewhere else POLL_SECONDS)
+    return failed
+
+
+def _reap(active: dict) -> list[tuple[Run, int, float, float]]:
+    """The processes of ``active`` that ended (removed from it), with their exit status, wall
+    and CPU seconds (``os.wait4``: each child's own usage)."""
+    ended = []
+    for pid in list(active):
+        waited, status, usage = os.wait4(pid, os.WNOHANG)
+        if waited == 0:
+            continue
+        run, start, log, process = active.pop(pid)
+        log.close()
+        process.returncode = os.waitstatus_to_exitcode(status)  # Reaped here, not by Popen.
+        cpu = usage.ru_utime + usage.ru_stime
+        ended.append((run, process.returncode, time.monotonic() - start, cpu))
+    return ended
+
+
+def check_methods(methods: Sequence[str]) -> None:
+    from cxr_gan.classifier.augment import METHODS
+
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise UserError(f"--methods: {', '.join(unknown)} is not a method; the methods are "
+                        f"{', '.join(METHODS)}.")
+

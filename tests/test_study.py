@@ -1,0 +1,161 @@
+"""The study command (#26): its plan and commands, the protocol it keeps, the time estimate,
+the run-lock probe, the report's arithmetic on hand-made runs, and a killed study that resumes
+without redoing its finished runs."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from cxr_gan.study.plan import (GAN_UPDATES, Protocol, Run, Size, check_protocol, command,
+                                gan_epochs, make_plan, parse_size)
+
+
+def test_the_plan_orders_sizes_and_puts_each_generator_first():
+    sizes = [parse_size("all"), parse_size("NORMAL=100"), parse_size("250")]
+    plan = make_plan(sizes, ["gan", "none"], [0, 1])
+    assert [r.label() for r in plan[:5]] == [
+        "size-250 generator", "size-250 none seed 0", "size-250 gan seed 0",
+        "size-250 none seed 1", "size-250 gan seed 1"]
+    assert [r.size.name for r in plan[::5]] == ["size-250", "size-all", "cap-NORMAL-100"]
+    assert len(plan) == 3 * (1 + 2 * 2)
+    assert plan[2].needs() == Run(parse_size("250")) and plan[1].needs() is None
+    assert make_plan([parse_size("250")], ["none", "flip"], [0])[0].method == "none"  # No GAN.
+    assert str(parse_size("NORMAL=100")) == "NORMAL=100" and str(parse_size("all")) == "all"
+
+
+def test_each_run_is_one_script_call_with_its_size(tmp_path):
+    protocol = Protocol(data="D", split="pooled", epochs=8, image_size=224)
+    size = parse_size("250")
+    gan = command(Run(size), protocol, tmp_path, [0, 1, 2], epochs=99)
+    assert gan[1].endswith("train_gan.py")
+    assert gan[gan.index("--train-size") + 1] == "250"
+    assert gan[gan.index("--exclude-validation") + 1] == "0,1,2"
+    assert gan[gan.index("--epochs") + 1] == "99"
+    assert gan[gan.index("--out") + 1] == str(tmp_path / "size-250" / "gan")
+    cls = command(Run(size, "gan", 1), protocol, tmp_path, [0, 1, 2])
+    assert cls[1].endswith("train_classifier.py")
+    assert cls[cls.index("--generator") + 1] == str(tmp_path / "size-250" / "gan" /
+                                                    "generator.keras")
+    assert cls[cls.index("--out") + 1] == str(tmp_path / "size-250" / "gan-s1")
+    capped = command(Run(parse_size("NORMAL=100"), "none", 0), protocol, tmp_path, [0])
+    assert capped[capped.index("--cap") + 1] == "NORMAL=100" and "--generator" not in capped
+    # The committed budget: 5191 updates, 1 epoch more when the batches do not divide it.
+    assert gan_epochs(protocol, 64, 32) == GAN_UPDATES // 2 + 1
+    assert gan_epochs(protocol, 1139, 32) == 149  # 35 updates an epoch: 148.3 -> 149.
+    assert gan_epochs(Protocol(data="D", gan_epochs=7), 64, 32) == 7
+
+
+def test_a_study_folder_keeps_its_protocol(tmp_path):
+    from cxr_gan.cli import UserError
+
+    check_protocol(tmp_path, Protocol(data="D", epochs=8))
+    check_protocol(tmp_path, Protocol(data="D", epochs=8))  # The same: accepted.
+    with pytest.raises(UserError, match="epochs = 8; this command asks for 20"):
+        check_protocol(tmp_path, Protocol(data="D", epochs=20))
+
+
+def test_the_time_left_is_the_median_of_finished_runs_of_its_kind():
+    from cxr_gan.study.runner import estimate_seconds, remaining_estimate
+
+    records = [{"kind": "classifier", "size": "size-250", "seconds": s, "images": 250,
+                "returncode": 0} for s in (60, 100, 80)]
+    records.append({"kind": "classifier", "size": "size-250", "seconds": 1, "images": 250,
+                    "returncode": 2})  # A failed run is not a timing.
+    small, large = Run(Size(250), "none", 0), Run(Size(1000), "none", 0)
+    assert estimate_seconds(small, records, 250) == 80
+    assert estimate_seconds(large, records, 1000) == pytest.approx(320)  # 0.32 s an image.
+    assert estimate_seconds(Run(Size(250)), records, 64) is None  # No generator timed yet.
+    counts = {"size-250": {"train": 250, "gan": 64}, "size-1000": {"train": 1000, "gan": 256}}
+    assert remaining_estimate([small, large], records, counts, jobs=2) == "about 3 min left"
+    assert "not yet timed" in remaining_estimate([small, Run(Size(250))], records, counts, 1)
+
+
+def test_the_lock_probe_names_a_live_holder_and_creates_nothing(tmp_path):
+    from cxr_gan.rundir import lock_holder, run_lock
+
+    assert lock_holder(tmp_path / "none") is None and not (tmp_path / "none").exists()
+    with run_lock(tmp_path / "run"):
+        (tmp_path / "run" / "partial.txt").write_text("a run's file")
+        # flock locks belong to an open file: the probe's own open conflicts with it.
+        assert lock_holder(tmp_path / "run")["pid"] == os.getpid()
+    assert lock_holder(tmp_path / "run") is None  # Released: free.
+
+
+def _write_run(folder, method, seed, labels, probabilities):
+    from cxr_gan.evaluation.metrics import classification_metrics
+
+    folder.mkdir(parents=True)
+    paths = [f"test/x{i}.png" for i in range(len(labels))]
+    with open(folder / "predictions.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["path", "label", "prob_pneumonia"])
+        for path, label, p in zip(paths, labels, probabilities):
+            writer.writerow([path, ["NORMAL", "PNEUMONIA"][label], repr(float(p))])
+    (folder / "metrics.json").write_text(json.dumps(classification_metrics(labels,
+                                                                           probabilities)))
+    (folder / "config.json").write_text(json.dumps({
+        "method": method, "seed": seed, "split": "pooled", "split_seed": 0, "data": "D",
+        "synthetic": False, "image_size": 32, "epochs": 1, "classes": ["NORMAL", "PNEUMONIA"],
+        "train_counts": {"NORMAL": 30, "PNEUMONIA": 60}, "validation_images": 10,
+        "test_images": len(labels)}))
+
+
+def test_the_report_of_a_hand_made_study(tmp_path):
+    from cxr_gan.study.report import write_study_report
+
+    labels = np.array([0] * 20 + [1] * 20)
+    right = np.where(labels == 1, 0.9, 0.1)  # Every image right.
+    half = np.where(np.arange(40) % 2 == 0, right, 1 - right)  # Every other image wrong.
+    for seed in (0, 1):
+        _write_run(tmp_path / "size-100" / f"none-s{seed}", "none", seed, labels, half)
+        _write_run(tmp_path / "size-100" / f"gan-s{seed}", "gan", seed, labels, right)
+    text = write_study_report(tmp_path).read_text()
+    assert "| size-100 | 100 | gan | 2 | 100.0 [100.0, 100.0] | 100.0 [100.0, 100.0] |" in text
+    assert "| size-100 | 100 | none | 2 | 50.0 [" in text
+    # gan is right on the 20 images none gets wrong (b = 20, c = 0): p = 2 / 2^20.
+    assert "s0 1.91e-06, s1 1.91e-06" in text
+    assert "- size-100: gan beats none (the best arm without a generator) on balanced " \
+           "accuracy: +50.0 points" in text
+    rows = list(csv.DictReader(open(tmp_path / "report" / "study.csv")))
+    assert [(r["method"], float(r["accuracy"])) for r in rows] == [("gan", 1.0), ("none", 0.5)]
+    assert (tmp_path / "report" / "learning_curve.png").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_a_killed_study_resumes_without_redoing_its_finished_runs(tmp_path):
+    out = tmp_path / "study"
+    line = [sys.executable, "evaluate.py", "study", "--sizes", "120", "--methods",
+            "none", "gan", "--seeds", "0", "--epochs", "1", "--image-size", "32",
+            "--gan-epochs", "1", "--cache-dir", str(tmp_path / "cache"), "--out", str(out)]
+    first = subprocess.Popen(line, start_new_session=True, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.STDOUT)
+    progress = out / "progress.jsonl"
+    deadline = time.monotonic() + 600
+    while not (progress.is_file() and progress.read_text().count("\n") >= 1):
+        assert first.poll() is None and time.monotonic() < deadline
+        time.sleep(0.5)
+    os.killpg(first.pid, signal.SIGKILL)  # The study and its running run, at once.
+    first.wait()
+    finished = json.loads(progress.read_text().splitlines()[0])
+    assert finished["run"] == "size-120 generator" and finished["returncode"] == 0
+    generator = out / "size-120" / "gan" / "generator.keras"
+    kept = generator.stat().st_mtime_ns
+    again = subprocess.run(line, capture_output=True, text=True, timeout=900)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "1 done, 2 to run" in again.stdout
+    assert generator.stat().st_mtime_ns == kept  # Not trained again.
+    runs = [json.loads(x)["run"] for x in progress.read_text().splitlines()]
+    assert runs.count("size-120 generator") == 1 and len(set(runs)) == 3
+    gan_run = json.loads((out / "size-120" / "gan-s0" / "config.json").read_text())
+    assert gan_run["train_size"] == 120 and gan_run["generator"]["overlap_with_test"] == 0
+    gan = json.loads((out / "size-120" / "gan" / "config.json").read_text())
+    assert gan["train_size"] == 120 and gan["validation_seeds"] == [0]
+    report = (out / "report" / "study.md").read_text()
+    assert "SYNTHETIC PHANTOM DATA" in report and "## Verdicts" in report

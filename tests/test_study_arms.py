@@ -1,0 +1,173 @@
+"""The learning-curve study's pieces (#26): nested stratified training subsets, and the control
+arms duplicate, class-weight, standard, mixup and gan+standard, each against a hand count."""
+
+import json
+
+import numpy as np
+import pytest
+
+from cxr_gan.data import datasets
+
+
+def _records(counts, split="train"):
+    return [datasets.ImageRecord(f"{split}/{name}/{name}{i:03d}.png", split, name, f"p{name}{i}")
+            for name, n in counts.items() for i in range(n)]
+
+
+def _counts(records):
+    return {name: sum(r.label == name for r in records) for name in sorted({r.label for r in records})}
+
+
+def test_the_subsets_are_stratified_to_one_image_and_nested():
+    train = _records({"a": 30, "b": 70})
+    order = datasets.subset_order(train, seed=0)
+    assert sorted(r.path for r in order) == sorted(r.path for r in train)  # Every record once.
+    # Hand counts: the 10 lowest keys (rank + 1/2) / size are a's ranks 0-2 (1/60 .. 5/60) and
+    # b's ranks 0-6 (1/140 .. 13/140); at 1/20 the tie goes to a, the first class.
+    assert _counts(order[:10]) == {"a": 3, "b": 7}
+    assert _counts(order[:50]) == {"a": 15, "b": 35}
+    three = _records({"a": 13, "b": 41, "c": 7})
+    order = datasets.subset_order(three, seed=4)
+    for n in range(1, len(three) + 1):  # Each class within one image of its share, any size.
+        counts = _counts(order[:n])
+        for name, size in (("a", 13), ("b", 41), ("c", 7)):
+            assert abs(counts.get(name, 0) - n * size / 61) <= 1, (n, name)
+    parts = {"train": train, "test": _records({"a": 5, "b": 5}, "test")}
+    kept = [set(r.path for r in datasets.training_subset(
+        parts, datasets.TrainingSubset(n), seed=0)[0]["train"]) for n in (10, 20, 50, 100)]
+    assert kept[0] < kept[1] < kept[2] < kept[3]  # Nested.
+    cut, left = datasets.training_subset(parts, datasets.TrainingSubset(20), seed=0)
+    assert cut["test"] == parts["test"] and len(left) == 80
+    assert {r.path for r in left} | {r.path for r in cut["train"]} == {r.path for r in train}
+    other_seed = datasets.training_subset(parts, datasets.TrainingSubset(20), seed=1)[0]["train"]
+    assert {r.path for r in other_seed} != kept[1]  # The split seed draws it.
+
+
+def test_a_cap_keeps_the_first_of_its_class_and_the_others_whole():
+    train = _records({"a": 30, "b": 70})
+    parts = {"train": train, "test": []}
+    five = datasets.training_subset(parts, datasets.TrainingSubset(None, (("a", 5),)), 0)[0]
+    ten = datasets.training_subset(parts, datasets.TrainingSubset(None, (("a", 10),)), 0)[0]
+    assert _counts(five["train"]) == {"a": 5, "b": 70} and _counts(ten["train"])["a"] == 10
+    assert {r.path for r in five["train"]} < {r.path for r in ten["train"]}
+    both = datasets.training_subset(parts, datasets.TrainingSubset(30, (("a", 10),)), 0)[0]
+    assert _counts(both["train"]) == {"a": 4, "b": 26}  # 30 x 10/80 = 3.75 -> 4.
+    with pytest.raises(datasets.DataLayoutError, match="--cap z=... names no class"):
+        datasets.training_subset(parts, datasets.TrainingSubset(None, (("z", 5),)), 0, "D")
+    with pytest.raises(datasets.DataLayoutError, match="--train-size 101 is more than the 100"):
+        datasets.training_subset(parts, datasets.TrainingSubset(101), 0, "D")
+
+
+def test_the_size_flags_read_all_counts_and_caps():
+    import argparse
+
+    from cxr_gan import cli
+
+    assert cli.train_size("all") is None and cli.train_size("250") == 250
+    with pytest.raises(argparse.ArgumentTypeError):
+        cli.train_size("9")
+    assert cli.class_cap("NORMAL=100") == ("NORMAL", 100)
+    assert cli.class_cap("a=b=7") == ("a=b", 7)  # The count follows the last "=".
+    with pytest.raises(argparse.ArgumentTypeError):
+        cli.class_cap("NORMAL")
+    with pytest.raises(cli.OptionError, match="twice"):
+        cli.class_caps([("a", 5), ("a", 6)])
+    assert cli.class_caps([("b", 5), ("a", 6)]) == (("a", 6), ("b", 5))
+
+
+def test_duplicate_tops_up_with_unaltered_copies_drawn_from_its_stream():
+    from cxr_gan.classifier.augment import AugmentConfig, get_method, top_up
+
+    images = np.arange(5 * 4 * 4, dtype=np.uint8).reshape(5, 4, 4, 1)
+    made = top_up(images, 7, "duplicate", AugmentConfig(), seed=3)
+    drawn = np.random.default_rng([3, get_method("duplicate").stream_id]).integers(0, 5, 7)
+    np.testing.assert_array_equal(made, images[drawn])  # Exact copies, in the drawn order.
+    for method in ("none", "class-weight", "standard", "mixup"):
+        with pytest.raises(ValueError, match="must be one of"):
+            top_up(images, 7, method, AugmentConfig(), seed=3)
+
+
+def test_which_arms_add_images_and_the_class_weights_closed_form():
+    from cxr_gan.classifier.train import ClassifierRunConfig, class_weights, top_up_counts
+
+    y = np.array([0] * 3 + [1] * 9)
+    adds = {m: top_up_counts(ClassifierRunConfig(data="d", synthetic=False, method=m,
+                                                 classes=("a", "b")), y, None)
+            for m in ("duplicate", "class-weight", "standard", "mixup", "gan+standard")}
+    assert adds == {"duplicate": {"a": 6}, "class-weight": {"a": 0}, "standard": {"a": 0},
+                    "mixup": {"a": 0}, "gan+standard": {"a": 6}}
+    # n / (k n_j): 12 / (2 x 3) and 12 / (2 x 9).
+    assert class_weights(y, 2) == pytest.approx({0: 2.0, 1: 2 / 3})
+
+
+def test_online_augmentation_is_seeded_per_batch_and_stays_in_range():
+    from cxr_gan.classifier.online import OnlineAugmentation
+
+    rng = np.random.default_rng(0)
+    x = rng.random((6, 32, 32, 1)).astype(np.float32)
+    labels = np.array([0, 1, 0, 1, 1, 0])
+    standard = OnlineAugmentation("standard")
+    a, ya = standard(x, labels, 0, 0, 0)
+    b, _ = OnlineAugmentation("standard")(x, labels, 0, 0, 0)  # A new pipeline, same seed.
+    c, _ = standard(x, labels, 0, 0, 1)  # The next batch.
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c) and not np.array_equal(a, x)
+    assert a.shape == x.shape and a.min() >= 0.0 and a.max() <= 1.0
+    np.testing.assert_array_equal(ya, labels)
+    one_hot = np.eye(2, dtype=np.float32)[labels]
+    mixed, soft = OnlineAugmentation("mixup")(x, one_hot, 0, 2, 3)
+    np.testing.assert_allclose(soft.sum(1), 1.0, atol=1e-6)
+    # Each image is w x_i + (1 - w) x_j for the weight w its label row shows: recover j.
+    for i in range(len(x)):
+        matches = []
+        for j in range(len(x)):
+            if labels[i] == labels[j]:
+                continue
+            w = soft[i, labels[i]]
+            if np.allclose(mixed[i], np.clip(w * x[i] + (1 - w) * x[j], 0, 1), atol=1e-5):
+                matches.append(j)
+        if not np.allclose(soft[i], one_hot[i]):
+            assert matches, i
+
+
+@pytest.mark.slow
+def test_the_control_arms_train_on_a_subset_and_record_what_they_did(tiny_phantoms, tmp_path):
+    from cxr_gan.classifier.train import run_many
+
+    run_many(str(tiny_phantoms), ["duplicate", "class-weight", "standard", "mixup"], [0],
+             str(tmp_path / "runs"), verbose=0, image_size=32, epochs=1, batch_size=8,
+             train_size=40)
+    configs = {m: json.loads((tmp_path / "runs" / f"{m}-s0" / "config.json").read_text())
+               for m in ("duplicate", "class-weight", "standard", "mixup")}
+    counts = configs["duplicate"]["train_counts"]
+    # 40 of the 54 training images (24 NORMAL, 30 PNEUMONIA): 18 / 22; less 10 % validation.
+    assert counts["NORMAL"] + counts["PNEUMONIA"] + configs["duplicate"]["validation_images"] \
+        == 40
+    assert counts["NORMAL"] + counts["NORMAL_added"] == counts["PNEUMONIA"]
+    assert configs["class-weight"]["class_weights"]["0"] == pytest.approx(
+        (counts["NORMAL"] + counts["PNEUMONIA"]) / (2 * counts["NORMAL"]))
+    assert configs["standard"]["online_augmentation"]["rotation_degrees"] == 10.0
+    assert configs["mixup"]["online_augmentation"]["alpha"] == 0.2
+    assert all(c["train_size"] == 40 and c["train_counts"]["NORMAL_added"] == 0
+               for m, c in configs.items() if m != "duplicate")
+    manifest = (tmp_path / "runs" / "duplicate-s0" / "manifest.csv").read_text()
+    assert manifest.count("outside the --train-size 40 subset") == 14
+
+
+def test_the_gan_learns_the_minority_images_of_the_classifiers_subset(tiny_phantoms):
+    from cxr_gan.classifier.train import ClassifierRunConfig, prepare_training_set
+    from cxr_gan.gan.train import make_run_config, prepare_training_images
+
+    gan = make_run_config(str(tiny_phantoms), "demo", 1, validation_seeds=(0, 1),
+                          train_size=40)
+    loaded, report = prepare_training_images(gan)
+    classifier = prepare_training_set(ClassifierRunConfig(
+        data=str(tiny_phantoms), synthetic=True, train_size=40, image_size=32))
+    subset_normal = {row[0] for row in classifier.manifest_rows
+                     if row[1] == "train" and row[2] == "NORMAL" and row[3] != "left-out"}
+    assert report["counts"]["train"]["NORMAL"] == 18  # 40 x 24/54 = 17.8.
+    assert set(loaded.paths) < subset_normal  # Within the subset, less two validation shares.
+    assert len(loaded.paths) + report["training_images"]["left_out_validation"] == 18
+    assert report["training_subset"] == "--train-size 40"
+    outside = [row for row in loaded.manifest_rows if "outside the --train-size 40" in row[4]]
+    assert len(outside) == 24 - 18 and all(row[2] == "NORMAL" for row in outside)
