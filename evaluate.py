@@ -7,6 +7,9 @@ r"""Evaluate generated images against real ones, and classifier runs against the
         --fake runs/demo/generated --out runs/demo/memorization
     python evaluate.py score --run runs/demo --fake runs/demo/generated --out runs/demo/scores
     python evaluate.py report --runs runs/comparison --out runs/comparison/report
+    python evaluate.py reader-study make --real DIR --fake DIR --n 50 --seed 0 --out runs/read
+    python evaluate.py reader-study score --key runs/read/key.json --answers answers.csv
+    python evaluate.py realism --real DIR --fake DIR --reference OTHER --out runs/realism
     python evaluate.py study --data ~/chest_xray --split pooled --sizes 250 1000 all \
         --seeds 0 1 2 --out runs/study
 
@@ -92,7 +95,55 @@ def _parser():
                         help="train_classifier.py run directories (or parents holding them)")
     flags.add(report, "--out", "--debug", out="folder for report.md, CSVs and roc.png")
     _add_study(subs)
+    _add_reader_study(subs)
+    realism = flags.command(subs, "realism",
+                            "a classifier two-sample test: can a small CNN tell real from "
+                            "generated? Against real-vs-real and, with --reference, "
+                            "real-vs-another-class")
+    realism.add_argument("--real", required=True, metavar="DIR", help="folder of real images")
+    realism.add_argument("--fake", required=True, metavar="DIR",
+                         help="folder of generated images")
+    realism.add_argument("--reference", default=None, metavar="DIR",
+                         help="real images of another class (e.g. PNEUMONIA): a difference a "
+                              "radiologist sees (default: none)")
+    realism.add_argument("--image-size", type=cli.at_least(16), default=64, metavar="PIXELS",
+                         help="side the images are read at")
+    realism.add_argument("--max-images", type=cli.at_least(10), default=1000, metavar="N",
+                         help="images a set at most")
+    realism.add_argument("--epochs", type=cli.positive_int, default=10, metavar="N",
+                         help="training epochs of each critic")
+    flags.add(realism, "--seed", "--out", "--verbose", "--debug",
+              seed="seeds the draws, the split and the critic",
+              out="folder for realism.json and realism.md")
     return parser
+
+
+def _add_reader_study(subs) -> None:
+    reader = flags.command(subs, "reader-study",
+                           "a blinded real-or-generated reading session for a clinician: make "
+                           "its page and key, then score the answers (README 'A reader "
+                           "study')")
+    actions = reader.add_subparsers(dest="action", metavar="ACTION")
+    actions.required = True
+    make = flags.command(actions, "make", "draw, shuffle and write the page and its key")
+    make.add_argument("--real", required=True, metavar="DIR", help="folder of real images")
+    make.add_argument("--fake", required=True, metavar="DIR",
+                      help="folder of generated images (one generator's, all one size)")
+    make.add_argument("--n", type=cli.positive_int, default=50, metavar="N",
+                      help="real images and as many generated ones (2N on the page)")
+    make.add_argument("--description", default="a GAN", metavar="TEXT",
+                      help="what made the generated images, shown on the page")
+    flags.add(make, "--seed", "--out", "--debug", seed="seeds the draw and the order",
+              out="folder for reader-study.html (give it to the reader) and key.json (keep it "
+                  "apart)")
+    score = flags.command(actions, "score", "score one reader's answers against the key")
+    score.add_argument("--key", required=True, metavar="FILE", help="the session's key.json")
+    score.add_argument("--answers", required=True, metavar="CSV",
+                       help="the answers the page saved (answers-SESSION.csv)")
+    score.add_argument("--save", default=None, metavar="DIR",
+                       help="also write scores.json and the figure of generated images called "
+                            "real to this folder (default: print only)")
+    flags.add(score, "--debug")
 
 
 STUDY_METHODS = ("none", "duplicate", "class-weight", "flip", "standard", "gan", "gan+standard")
@@ -242,13 +293,42 @@ def _study(args) -> int:
     return 1 if not args.report_only and failed else 0
 
 
+def _reader_study(args) -> int:
+    from cxr_gan.realism.reader import format_scores, make_session, score_session
+
+    if args.action == "make":
+        key = make_session(args.real, args.fake, args.n, args.seed, args.out, args.description)
+        print(f"session {key['session']}: {2 * args.n} images ({args.n} real at "
+              f"{key['side']} px, {args.n} generated) in {Path(args.out) / 'reader-study.html'}; "
+              f"the key is {Path(args.out) / 'key.json'} (keep it from the reader).")
+        return 0
+    print(format_scores(score_session(args.key, args.answers, args.save)))
+    return 0
+
+
+def _realism(args) -> int:
+    from cxr_gan.machine import cpu_description
+    from cxr_gan.realism.two_sample import realism, write_realism
+
+    _refuse_existing(Path(args.out) / "realism.json", "a two-sample test")
+    results = realism(args.real, args.fake, args.reference, args.image_size, args.max_images,
+                      args.seed, args.epochs, verbose=flags.resolve_verbose(args.verbose))
+    print(write_realism(results, args.out,
+                        f"real: {args.real} | generated: {args.fake} | reference: "
+                        f"{args.reference or 'none'} | {args.image_size} px, at most "
+                        f"{args.max_images} images a set, {args.epochs} epochs, seed "
+                        f"{args.seed} | machine: {cpu_description()}"))
+    return 0
+
+
 COMMANDS = {"fid": _fid, "memorization": _memorization, "score": _score, "report": _report,
-            "study": _study}
+            "study": _study, "reader-study": _reader_study, "realism": _realism}
+NO_BACKEND = ("report", "study", "reader-study")
 
 
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
-    if args.command not in ("report", "study"):  # These need no backend (study: its runs do).
+    if args.command not in NO_BACKEND:  # These need no backend (a study's runs load theirs).
         cli.load_backend()
     return COMMANDS[args.command](args)
 

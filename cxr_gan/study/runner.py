@@ -97,6 +97,10 @@ def estimate_seconds(run: Run, records: Sequence[dict], images: int) -> float | 
     return statistics.median(per_image) * images if per_image else None
 
 
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
 def _duration(seconds: float) -> str:
     minutes = int(round(seconds / 60))
     return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
@@ -192,9 +196,11 @@ def run_study(protocol: Protocol, sizes: Sequence[Size], methods: Sequence[str],
         print(list_plan(protocol, plan, out, seeds, counts))
         return []
     done = sum(run.done(out) for run in plan)
-    print(f"[study] plan: {len(plan)} runs ({len(set(sizes))} sizes x "
-          f"{len(methods)} methods x {len(seeds)} seeds, and a generator per size with a GAN "
-          f"method); {done} done, {len(plan) - done} to run, {jobs} at a time.")
+    generators = sum(run.is_gan for run in plan)
+    with_gan = f", and {_count(generators, 'generator')}" if generators else ""
+    print(f"[study] plan: {len(plan)} runs ({_count(len(set(sizes)), 'size')} x "
+          f"{_count(len(methods), 'method')} x {_count(len(seeds), 'seed')}{with_gan}); "
+          f"{done} done, {len(plan) - done} to run, {jobs} at a time.")
     for size in sorted(set(sizes), key=lambda s: s.name):
         c = counts[size.name]
         print(f"[study]   {size.name}: {c['train']} training images; generator of "
