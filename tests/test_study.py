@@ -159,3 +159,18 @@ def test_a_killed_study_resumes_without_redoing_its_finished_runs(tmp_path):
     assert gan["train_size"] == 120 and gan["validation_seeds"] == [0]
     report = (out / "report" / "study.md").read_text()
     assert "SYNTHETIC PHANTOM DATA" in report and "## Verdicts" in report
+
+
+def test_the_sizes_are_counted_from_the_file_table_and_a_too_small_generator_refused(
+        tiny_phantoms):
+    from cxr_gan.cli import UserError
+    from cxr_gan.study.runner import check_generator_sizes, size_counts
+
+    protocol = Protocol(data=str(tiny_phantoms), split="official", gan_preset="phantoms")
+    counts = size_counts(protocol, [parse_size("40"), parse_size("all")], [0, 1])
+    # 54 training images (24 NORMAL); 40 of them: 18 NORMAL, less two seeds' shares (2 each).
+    assert counts["size-all"] == {"train": 54, "gan": counts["size-all"]["gan"],
+                                  "label": "NORMAL"}
+    assert counts["size-40"]["train"] == 40 and 14 <= counts["size-40"]["gan"] <= 16
+    with pytest.raises(UserError, match="size-40: its generator would learn"):
+        check_generator_sizes(protocol, counts)  # The phantoms preset's real batch is 16.

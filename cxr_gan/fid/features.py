@@ -61,6 +61,11 @@ def _as_given(meta: dict, paths: Sequence[Path], name: str) -> dict:
             "skipped": [(spelled(p), reason) for p, reason in meta["skipped"]]}
 
 
+# The network of each weights file (by digest), built once a process: building and tracing it
+# costs seconds, and the scoring steps of one command (or one test worker) would redo it.
+_NETWORKS: dict[str, object] = {}
+
+
 class FeatureExtractor:
     """The FID network with its weights, applied in batches.
 
@@ -81,7 +86,10 @@ class FeatureExtractor:
         self.weights_path = find_weights(weights)
         self.weights_sha256 = sha256_of(self.weights_path)
         self.cache_dir = Path(cache_dir) if cache_dir else None
-        self.model = build_fid_inception(load_fid_parameters(self.weights_path, cache_dir))
+        if self.weights_sha256 not in _NETWORKS:
+            _NETWORKS[self.weights_sha256] = build_fid_inception(
+                load_fid_parameters(self.weights_path, cache_dir))
+        self.model = _NETWORKS[self.weights_sha256]
 
     def from_arrays(self, batch: np.ndarray, pad_to: int | None = None) -> dict[str, np.ndarray]:
         """Features of a batch of network inputs. ``pad_to``: a shorter batch is padded with
