@@ -129,7 +129,7 @@ def _progress_line(out: Path, plan: Sequence[Run], active: dict, counts: dict,
     pending = [run for run in plan if not run.done(out)]
     estimate = remaining_estimate(pending, read_progress(out), counts, jobs)
     return (f"[study] {done} of {len(plan)} runs done, {len(pending)} left "
-            f"({len(active)} running here); {estimate}")
+            f"({len(active)} still running here); {estimate}")
 
 
 def _record(out: Path, run: Run, seconds: float, cpu_seconds: float, counts: dict,

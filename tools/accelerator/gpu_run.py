@@ -6,7 +6,8 @@
 
 Runs the plan's runs in order, each as `train_gan.py` in its own process (so each gets the whole
 device and a crash stays its own). Before a run starts, the time left (the cap less a reserve for
-exporting and packing) is its limit; when the limit comes, the run gets SIGINT: the trainer's
+exporting and packing) is its limit, or the run's own `time_cap_s` when that is less; when
+the limit comes, the run gets SIGINT: the trainer's
 interrupt path finishes the step in flight and saves a checkpoint, and the export samples that
 checkpoint. A run that cannot get `MIN_TRAIN_S` is skipped and recorded as such.
 
@@ -184,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
                             "skipped": f"{limit:.0f} s left under the {cap:.0f} s cap"})
             print(f"{run['name']}: skipped ({results[-1]['skipped']})", flush=True)
             continue
+        limit = min(limit, float(run.get("time_cap_s", limit)))
         print(f"{run['name']}: training, at most {limit:.0f} s", flush=True)
         results.append(run_one(run, plan, data, work, limit, n_images))
         print(f"{run['name']}: {json.dumps(results[-1]['timings'])}", flush=True)
