@@ -176,8 +176,9 @@ def resume_command(run: Run, out: Path) -> list[str]:
             "--resume", "--verbose", "2"]
 
 
-def check_protocol(out: Path, protocol: Protocol) -> None:
-    """Writes ``study.json`` on the first call; refuses a later call with another protocol.
+def check_protocol(out: Path, protocol: Protocol, create: bool = True) -> None:
+    """Writes ``study.json`` on the first call (when ``create``); refuses a later call with
+    another protocol.
 
     Raises:
         UserError: Names the field, both values and the fix.
@@ -187,8 +188,9 @@ def check_protocol(out: Path, protocol: Protocol) -> None:
     path = Path(out) / "study.json"
     asked = {k: v for k, v in to_jsonable(protocol).items() if k in PROTOCOL_FIELDS}
     if not path.is_file():
-        Path(out).mkdir(parents=True, exist_ok=True)
-        write_json(path, asked)
+        if create:
+            Path(out).mkdir(parents=True, exist_ok=True)
+            write_json(path, asked)
         return
     stored = json.loads(path.read_text())
     for key in PROTOCOL_FIELDS:

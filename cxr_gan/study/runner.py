@@ -191,7 +191,7 @@ def run_study(protocol: Protocol, sizes: Sequence[Size], methods: Sequence[str],
     counts = size_counts(protocol, sizes, seeds)
     if any(run.is_gan for run in plan):
         check_generator_sizes(protocol, counts)
-    check_protocol(out, protocol)
+    check_protocol(out, protocol, create=not list_only)
     if list_only:
         print(list_plan(protocol, plan, out, seeds, counts))
         return []
