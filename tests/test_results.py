@@ -73,3 +73,24 @@ def test_three_class_test_set_is_the_pooled_split_of_the_committed_csv(real_data
     predictions = pd.read_csv(THREE_CLASS / "classifier" / "none-s0" / "predictions.csv")
     assert list(zip(predictions["path"], predictions["label"])) == [(r.path, r.label)
                                                                      for r in test]
+
+
+STUDY_RUNS = sorted((REPO / "results" / "study" / "runs").glob("*/*/metrics.json"))
+
+
+@pytest.mark.parametrize("metrics_path", STUDY_RUNS,
+                         ids=lambda p: f"{p.parent.parent.name}/{p.parent.name}")
+def test_the_studys_runs_are_their_predictions_on_the_papers_test_set(metrics_path):
+    stored = json.loads(metrics_path.read_text())
+    predictions = pd.read_csv(metrics_path.parent / "predictions.csv")
+    labels = (predictions["label"] == "PNEUMONIA").to_numpy().astype(int)
+    recomputed = classification_metrics(labels, predictions["prob_pneumonia"].to_numpy())
+    for key, value in recomputed.items():  # Every digit is written since: exact.
+        assert stored[key] == value or (value != value and stored[key] != stored[key]), key
+    pooled = pd.read_csv(RUNS[0].parent.parent.parent / "pooled" / "none-s0" / "predictions.csv")
+    assert list(predictions["path"]) == list(pooled["path"])  # The fixed 1172 test images.
+    config = json.loads((metrics_path.parent / "config.json").read_text())
+    size = metrics_path.parent.parent.name
+    if size.startswith("size-") and size != "size-all":
+        kept = config["train_counts"]["NORMAL"] + config["train_counts"]["PNEUMONIA"]
+        assert kept + config["validation_images"] == config["train_size"] == int(size[5:])
