@@ -189,7 +189,8 @@ def write_study_report(out: Path | str) -> Path:
         f"{k}{s}" for k in KEYS for s in ("", "_low", "_high")]
     write_csv(folder / "study.csv", header, ([r.get(h, "") for h in header] for r in rows))
     curves = [r for r in rows if r["size"].startswith("size-")]
-    plot_learning_curves(LearningCurves(rows=curves, keys=("accuracy", "balanced_accuracy"),
-                                        provenance=provenance(sizes)),
+    # ROC AUC beside the thresholded two: at small sizes they can part (results/study/).
+    keys = KEYS if all("auc" in r for r in curves) else KEYS[:2]
+    plot_learning_curves(LearningCurves(rows=curves, keys=keys, provenance=provenance(sizes)),
                          folder / "learning_curve.png")
     return folder / "study.md"
