@@ -56,6 +56,15 @@ def _parser():
                      help="also write the results to this JSON file, never overwritten "
                           "(default: print only)")
     flags.add(fid, "--fid-weights", "--preprocessing", "--cache-dir", "--debug")
+    _add_memorization(subs)
+    _add_score_and_report(subs)
+    _add_study(subs)
+    _add_reader_study(subs)
+    _add_realism(subs)
+    return parser
+
+
+def _add_memorization(subs) -> None:
     memo = flags.command(subs, "memorization",
                          "nearest training image of each generated one (copy check)")
     memo.add_argument("--train", required=True, metavar="DIR",
@@ -69,6 +78,9 @@ def _parser():
     flags.add(memo, "--out", "--seed", "--fid-weights", "--preprocessing", "--cache-dir",
               "--debug", out="folder for memorization.csv, its summary and figures",
               seed="seeds the default hold-out draw")
+
+
+def _add_score_and_report(subs) -> None:
     score = flags.command(subs, "score",
                           "a GAN run's generated images against its own training files: FID, "
                           "PRDC and the memorisation check")
@@ -94,8 +106,9 @@ def _parser():
     report.add_argument("--runs", nargs="+", required=True, metavar="DIR",
                         help="train_classifier.py run directories (or parents holding them)")
     flags.add(report, "--out", "--debug", out="folder for report.md, CSVs and roc.png")
-    _add_study(subs)
-    _add_reader_study(subs)
+
+
+def _add_realism(subs) -> None:
     realism = flags.command(subs, "realism",
                             "a classifier two-sample test: can a small CNN tell real from "
                             "generated? Against real-vs-real and, with --reference, "
@@ -115,7 +128,6 @@ def _parser():
     flags.add(realism, "--seed", "--out", "--verbose", "--debug",
               seed="seeds the draws, the split and the critic",
               out="folder for realism.json and realism.md")
-    return parser
 
 
 def _add_reader_study(subs) -> None:

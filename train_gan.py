@@ -72,6 +72,11 @@ def _parser():
                        help="compute in bfloat16 with float32 weights (GPUs with bf16, CPUs "
                             "with AVX512_BF16/AMX); see BENCHMARKS.md for its speed and FID")
     _add_gan_options(train)
+    _add_generate(subs)
+    return parser
+
+
+def _add_generate(subs) -> None:
     generate = flags.command(subs, "generate", "write PNGs from a trained generator")
     generate.add_argument("--generator", required=True, metavar="FILE",
                           help="a generator.keras file")
@@ -83,7 +88,6 @@ def _parser():
     generate.add_argument("--paper-code-stretch", action="store_true",
                           help="stretch each image to its own min..max as the authors' code "
                                "did through imageio (off: (x+1)*127.5, clipped)")
-    return parser
 
 
 def _add_gan_options(train) -> None:

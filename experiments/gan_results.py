@@ -40,7 +40,7 @@ def write_ceiling(extractor, train, generated: Path, config: dict, stem: Path) -
     print(format_ceiling(rows))
 
 
-def main(argv=None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", required=True, help="a finished train_gan.py run directory")
@@ -52,14 +52,32 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--ceiling", action="store_true",
                         help="also the resolution's ceiling table (evaluate.py fid --ceiling)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def _plot_first_images(generated: Path, stem: str, seed: int, config: dict, run: Path,
+                       out: Path) -> None:
+    """The first 32 generated images (generated images only: safe to commit)."""
+    import numpy as np
+    from PIL import Image
+
+    from cxr_gan import plots
+
+    first = sorted(generated.glob("*.png"))[:32]
+    images = np.stack([np.asarray(Image.open(p).convert("L")) for p in first])
+    label = " [SYNTHETIC DATA]" if config.get("synthetic") else ""
+    plots.plot_generated(images, f"{stem}: generated images 0..31, seed {seed}{label}",
+                         f"run {run.name} | preset {config['preset']['name']} | data "
+                         f"{config['data']} {config['split']} train/{config['label']}",
+                         out / f"generated-{stem}-first32.png")
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
     from cxr_gan.data import datasets
 
     datasets.scan(args.data)  # A bad --data is one message.
 
-    import numpy as np
-
-    from cxr_gan import plots
     from cxr_gan.fid.features import FeatureExtractor
     from cxr_gan.fid.report import format_fid_result
     from cxr_gan.fid.run_scores import holdout_files, score_run, training_files
@@ -92,16 +110,7 @@ def main(argv=None) -> int:
         write_ceiling(extractor, train, generated, config, out / f"ceiling-{stem}")
         commands.append(f"python evaluate.py fid --run {run} --fake {generated} --ceiling"
                         f"  # prints the table of {out / f'ceiling-{stem}.md'}")
-
-    from PIL import Image
-
-    first = sorted(generated.glob("*.png"))[:32]
-    images = np.stack([np.asarray(Image.open(p).convert("L")) for p in first])
-    label = " [SYNTHETIC DATA]" if config.get("synthetic") else ""
-    plots.plot_generated(images, f"{stem}: generated images 0..31, seed {args.seed}{label}",
-                         f"run {run.name} | preset {config['preset']['name']} | data "
-                         f"{config['data']} {config['split']} train/{config['label']}",
-                         out / f"generated-{stem}-first32.png")
+    _plot_first_images(generated, stem, args.seed, config, run, out)
     for name in ("config.json", "history.csv", "data_report.json", "figures/loss_accuracy.png",
                  "figures/fid.png"):
         if (run / name).is_file():

@@ -45,8 +45,17 @@ def test_the_session_draws_n_of_each_at_the_generators_side_and_keeps_the_key_ap
     page = (tmp_path / "s" / "reader-study.html").read_text()
     assert page.count("data:image/png;base64,") == 10 and "generated" not in page.split(
         "const IMAGES")[1].split("];")[0]  # The images carry no label.
-    for image in key["images"]:  # Every shown image is a 64-px gray PNG, whatever its source.
-        assert image["sha256"] not in page
+    import base64
+    import hashlib
+    import io
+    import re
+
+    shown = [base64.b64decode(d) for d in re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)",
+                                                      page)]
+    assert [hashlib.sha256(b).hexdigest() for b in shown] == [i["sha256"] for i in key["images"]]
+    for data in shown:  # Every shown image is a 64-px gray PNG, whatever its source (224 or 64).
+        with Image.open(io.BytesIO(data)) as image:
+            assert image.mode == "L" and image.size == (64, 64)
     again = make_session(real, fake, 5, seed=3, out=tmp_path / "t")
     assert again["images"] == key["images"] and again["session"] == key["session"]
     with pytest.raises(UserError, match="already holds a reader session"):

@@ -184,8 +184,6 @@ def run_study(protocol: Protocol, sizes: Sequence[Size], methods: Sequence[str],
     Raises:
         UserError: Another protocol in ``out``, or bad data (before any run starts).
     """
-    from cxr_gan.rundir import lock_holder
-
     out = Path(out)
     plan = make_plan(sizes, methods, seeds)
     counts = size_counts(protocol, sizes, seeds)
@@ -195,6 +193,27 @@ def run_study(protocol: Protocol, sizes: Sequence[Size], methods: Sequence[str],
     if list_only:
         print(list_plan(protocol, plan, out, seeds, counts))
         return []
+    _print_plan(plan, sizes, methods, seeds, counts, out, jobs)
+    (out / "logs").mkdir(parents=True, exist_ok=True)
+    commands = dict(plan_commands(protocol, plan, out, seeds, counts))
+    pending = [run for run in plan if not run.done(out)]
+    active: dict[int, tuple] = {}
+    failed: list[Run] = []
+    while pending or active:
+        launched = _launch_ready(pending, active, failed, commands, out, jobs)
+        finished = _reap(active)
+        for run, returncode, seconds, cpu in finished:
+            _record(out, run, seconds, cpu, counts, returncode)
+            _settle(run, returncode, seconds, pending, failed, out)
+            print(_progress_line(out, plan, active, counts, jobs), flush=True)
+        if not launched and not finished:
+            waiting_elsewhere = not active and pending
+            time.sleep(WAIT_FOR_OTHERS_SECONDS if waiting_elsewhere else POLL_SECONDS)
+    return failed
+
+
+def _print_plan(plan: Sequence[Run], sizes, methods, seeds, counts: dict, out: Path,
+                jobs: int) -> None:
     done = sum(run.done(out) for run in plan)
     generators = sum(run.is_gan for run in plan)
     with_gan = f", and {_count(generators, 'generator')}" if generators else ""
@@ -205,50 +224,54 @@ def run_study(protocol: Protocol, sizes: Sequence[Size], methods: Sequence[str],
         c = counts[size.name]
         print(f"[study]   {size.name}: {c['train']} training images; generator of "
               f"{c['label']}: {c['gan']} images")
-    (out / "logs").mkdir(parents=True, exist_ok=True)
-    commands = dict(plan_commands(protocol, plan, out, seeds, counts))
-    pending = [run for run in plan if not run.done(out)]
-    active: dict[int, tuple] = {}
-    failed: list[Run] = []
-    while pending or active:
-        launched = False
-        for run in list(pending):
-            if len(active) >= jobs:
-                break
-            need = run.needs()
-            if run.done(out) or (need is not None and need in failed):
-                pending.remove(run)
-                if not run.done(out):
-                    failed.append(run)
-                    print(f"[study] {run.label()}: not run, its generator failed.")
-                continue
-            if need is not None and not need.done(out):
-                continue
-            if lock_holder(run.folder(out)):
-                continue  # Another study process runs it; its result is picked up when done.
-            log = open(out / "logs" / f"{run.size.name}-{run.folder(out).name}.log", "a")
-            process = subprocess.Popen(commands[run], stdout=log, stderr=subprocess.STDOUT,
-                                       cwd=Path.cwd())
-            active[process.pid] = (run, time.monotonic(), log, process)
+
+
+def _launch_ready(pending: list[Run], active: dict, failed: list[Run], commands: dict,
+                  out: Path, jobs: int) -> bool:
+    """Starts pending runs whose generator is done and that no other process holds, up to
+    ``jobs`` at once (removed from ``pending``; a run whose generator failed goes to
+    ``failed``); returns whether one started."""
+    from cxr_gan.rundir import lock_holder
+
+    launched = False
+    for run in list(pending):
+        if len(active) >= jobs:
+            break
+        need = run.needs()
+        if run.done(out) or (need is not None and need in failed):
             pending.remove(run)
-            launched = True
-            print(f"[study] started {run.label()} (log {log.name})", flush=True)
-        finished = _reap(active)
-        for run, returncode, seconds, cpu in finished:
-            _record(out, run, seconds, cpu, counts, returncode)
-            if returncode == 0 and run.done(out):
-                print(f"[study] finished {run.label()} in {_duration(seconds)}", flush=True)
-            elif lock_holder(run.folder(out)):
-                pending.append(run)  # Taken by another process meanwhile: wait for it.
-            else:
+            if not run.done(out):
                 failed.append(run)
-                print(f"[study] FAILED {run.label()} (exit {returncode}); see "
-                      f"{out / 'logs'}", flush=True)
-            print(_progress_line(out, plan, active, counts, jobs), flush=True)
-        if not launched and not finished:
-            waiting_elsewhere = not active and pending
-            time.sleep(WAIT_FOR_OTHERS_SECONDS if waiting_elsewhere else POLL_SECONDS)
-    return failed
+                print(f"[study] {run.label()}: not run, its generator failed.")
+            continue
+        if need is not None and not need.done(out):
+            continue
+        if lock_holder(run.folder(out)):
+            continue  # Another study process runs it; its result is picked up when done.
+        log = open(out / "logs" / f"{run.size.name}-{run.folder(out).name}.log", "a")
+        process = subprocess.Popen(commands[run], stdout=log, stderr=subprocess.STDOUT,
+                                   cwd=Path.cwd())
+        active[process.pid] = (run, time.monotonic(), log, process)
+        pending.remove(run)
+        launched = True
+        print(f"[study] started {run.label()} (log {log.name})", flush=True)
+    return launched
+
+
+def _settle(run: Run, returncode: int, seconds: float, pending: list[Run], failed: list[Run],
+            out: Path) -> None:
+    """A finished process's run: done, taken by another process meanwhile (back to
+    ``pending`` to wait for it), or failed."""
+    from cxr_gan.rundir import lock_holder
+
+    if returncode == 0 and run.done(out):
+        print(f"[study] finished {run.label()} in {_duration(seconds)}", flush=True)
+    elif lock_holder(run.folder(out)):
+        pending.append(run)
+    else:
+        failed.append(run)
+        print(f"[study] FAILED {run.label()} (exit {returncode}); see {out / 'logs'}",
+              flush=True)
 
 
 def _reap(active: dict) -> list[tuple[Run, int, float, float]]:
@@ -265,13 +288,3 @@ def _reap(active: dict) -> list[tuple[Run, int, float, float]]:
         cpu = usage.ru_utime + usage.ru_stime
         ended.append((run, process.returncode, time.monotonic() - start, cpu))
     return ended
-
-
-def check_methods(methods: Sequence[str]) -> None:
-    from cxr_gan.classifier.augment import METHODS
-
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown:
-        raise UserError(f"--methods: {', '.join(unknown)} is not a method; the methods are "
-                        f"{', '.join(METHODS)}.")
-
