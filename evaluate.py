@@ -163,7 +163,7 @@ STUDY_METHODS = ("none", "duplicate", "class-weight", "flip", "standard", "gan",
 
 def _add_study(subs) -> None:
     from cxr_gan.classifier.augment import METHODS
-    from cxr_gan.study.plan import parse_size
+    from cxr_gan.study.plan import CLASSIFIER_MIN_UPDATES, parse_size
 
     study = flags.command(subs, "study",
                           "the learning-curve study: each arm at each training-set size, each "
@@ -183,7 +183,11 @@ def _add_study(subs) -> None:
                                                       default=list(STUDY_METHODS)),
                        metavar="METHOD", help="the arms, any of " + ", ".join(METHODS))
     study.add_argument("--epochs", type=cli.positive_int, default=8, metavar="N",
-                       help="classifier epochs at most (the committed protocol: 8)")
+                       help="classifier epochs (with --min-updates: at least; else at most)")
+    study.add_argument("--min-updates", type=cli.positive_int, default=CLASSIFIER_MIN_UPDATES,
+                       metavar="N", help="each classifier run's updates at least, early "
+                       "stopping's patience at least N/4 (train_classifier.py --min-updates; "
+                       f"default: {CLASSIFIER_MIN_UPDATES}, the committed full-size protocol's)")
     study.add_argument("--image-size", type=cli.at_least(32), default=224, metavar="PIXELS",
                        help="classifier input size")
     study.add_argument("--batch-size", type=cli.positive_int, default=32, metavar="N",
@@ -289,7 +293,7 @@ def _study(args) -> int:
     if not args.report_only:
         protocol = Protocol(
             data=args.data, split=args.split, split_seed=args.split_seed, epochs=args.epochs,
-            image_size=args.image_size, batch_size=args.batch_size, gan_preset=preset,
+            min_updates=args.min_updates, image_size=args.image_size, batch_size=args.batch_size, gan_preset=preset,
             gan_epochs=args.gan_epochs, gan_batch_size=args.gan_batch_size,
             patient_pattern=args.patient_pattern, positive=args.positive,
             cache_dir=args.cache_dir)

@@ -40,6 +40,11 @@ def _parser():
                              "none)")
     parser.add_argument("--epochs", type=cli.positive_int, default=20, metavar="N",
                         help="at most this many epochs (early stopping on validation loss)")
+    parser.add_argument("--min-updates", type=cli.positive_int, default=None, metavar="N",
+                        help="give a small training set as many updates as a large one: at "
+                             "least N updates (and --epochs epochs), early stopping's patience "
+                             "at least N/4 updates, no epoch judged before 100 updates "
+                             "(default: none, at most --epochs epochs)")
     parser.add_argument("--image-size", type=cli.at_least(32), default=224, metavar="PIXELS",
                         help="input height and width in pixels (the paper: 224)")
     parser.add_argument("--batch-size", type=cli.positive_int, default=32, metavar="N",
@@ -65,7 +70,8 @@ def main(argv: list[str]) -> int:
     run_many(data=args.data, methods=args.augment, seeds=args.seeds, out=args.out,
              verbose=flags.resolve_verbose(args.verbose), cache_dir=args.cache_dir,
              split=args.split, split_seed=args.split_seed, generator=args.generator,
-             gan_images=args.gan_images, epochs=args.epochs, image_size=args.image_size,
+             gan_images=args.gan_images, epochs=args.epochs,
+             min_updates=args.min_updates, image_size=args.image_size,
              batch_size=args.batch_size, learning_rate=args.learning_rate,
              on_the_fly=args.on_the_fly,
              resize_filter=args.resize_filter, strict=args.strict,

@@ -6,8 +6,6 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
-# scikit-learn's joblib would start a process to count physical cores (a quick test may not).
-os.environ.setdefault("LOKY_MAX_CPU_COUNT", str(os.cpu_count() or 1))
 
 import pytest  # noqa: E402
 
@@ -38,6 +36,11 @@ def _quick_tests_neither_train_nor_spawn(request, monkeypatch):
     import subprocess
 
     import keras
+    from joblib.externals.loky.backend.context import _count_physical_cores
+
+    # scikit-learn's joblib counts physical cores with a process once, then caches the count:
+    # counted here, before the guard, a quick test's neighbour search starts none.
+    _count_physical_cores()
 
     def refuse(what):
         def guard(*args, **kwargs):

@@ -67,7 +67,7 @@ def test_ema_generator_is_the_warmed_up_average_under_tensorflow():
 
 @pytest.mark.slow
 def test_r1_wgan_gp_and_ema_through_a_jax_step():
-    done = run_under_jax_without_tensorflow(f"""
+    done = run_under_jax_without_tensorflow("""
         import numpy as np
         from tests.linear_gan import (SIZE, ema_weights_follow_the_closed_form,
                                       penalty_after_one_step)

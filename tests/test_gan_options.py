@@ -9,8 +9,7 @@ import pytest
 
 from cxr_gan.cli import OptionError
 from cxr_gan.gan.batches import GANBatches
-from cxr_gan.gan.config import (PRESETS, GANOptions, preset_from_dict, run_config_from_dict,
-                                with_options)
+from cxr_gan.gan.config import PRESETS, GANOptions, preset_from_dict, with_options
 from cxr_gan.gan.train import make_run_config, train_gan
 from cxr_gan.io import to_jsonable
 from tests.conftest import TINY_PAPER, run_python, run_under_jax_without_tensorflow

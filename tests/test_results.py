@@ -75,7 +75,7 @@ def test_three_class_test_set_is_the_pooled_split_of_the_committed_csv(real_data
                                                                      for r in test]
 
 
-STUDY_RUNS = sorted((REPO / "results" / "study" / "runs").glob("*/*/metrics.json"))
+STUDY_RUNS = sorted((REPO / "results" / "study").glob("protocol-*/*/*/metrics.json"))
 
 
 @pytest.mark.parametrize("metrics_path", STUDY_RUNS,
@@ -94,3 +94,19 @@ def test_the_studys_runs_are_their_predictions_on_the_papers_test_set(metrics_pa
     if size.startswith("size-") and size != "size-all":
         kept = config["train_counts"]["NORMAL"] + config["train_counts"]["PNEUMONIA"]
         assert kept + config["validation_images"] == config["train_size"] == int(size[5:])
+
+
+@pytest.mark.slow  # git ls-files
+def test_the_committed_tree_leaves_room_for_the_accelerator_payload():
+    """The device carries the working tree with the pack and the wheels, 64 MiB in all: the
+    published generators (at most 16 MB each) are kept to the headline ones."""
+    import subprocess
+
+    from tools.accelerator.gpu_prepare import TREE_BUDGET_BYTES
+
+    names = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True,
+                           check=True).stdout.decode().split("\0")
+    sizes = {name: (REPO / name).stat().st_size for name in names if (REPO / name).is_file()}
+    generators = {name: size for name, size in sizes.items() if name.endswith(".keras")}
+    assert all(size <= 16 * 10**6 for size in generators.values()), generators
+    assert sum(sizes.values()) <= TREE_BUDGET_BYTES, sorted(generators)

@@ -132,8 +132,9 @@ def test_the_report_of_a_hand_made_study(tmp_path):
 def test_a_killed_study_resumes_without_redoing_its_finished_runs(tmp_path):
     out = tmp_path / "study"
     line = [sys.executable, "evaluate.py", "study", "--sizes", "120", "--methods",
-            "none", "gan", "--seeds", "0", "--epochs", "1", "--image-size", "32",
-            "--gan-epochs", "1", "--cache-dir", str(tmp_path / "cache"), "--out", str(out)]
+            "none", "gan", "--seeds", "0", "--epochs", "1", "--min-updates", "4",
+            "--image-size", "32", "--gan-epochs", "1", "--cache-dir", str(tmp_path / "cache"),
+            "--out", str(out)]
     first = subprocess.Popen(line, start_new_session=True, stdout=subprocess.DEVNULL,
                              stderr=subprocess.STDOUT)
     progress = out / "progress.jsonl"

@@ -1,6 +1,7 @@
 """The learning-curve study's pieces (#26): nested stratified training subsets, and the control
 arms duplicate, class-weight, standard, mixup and gan+standard, each against a hand count."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -171,3 +172,20 @@ def test_the_gan_learns_the_minority_images_of_the_classifiers_subset(tiny_phant
     assert report["training_subset"] == "--train-size 40"
     outside = [row for row in loaded.manifest_rows if "outside the --train-size 40" in row[4]]
     assert len(outside) == 24 - 18 and all(row[2] == "NORMAL" for row in outside)
+
+
+@pytest.mark.parametrize("n_train, expected", [
+    (225, (132, 33, 12)),    # 250 images less 25 validation: 8 batches an epoch
+    (4216, (8, 5, 0)),       # the pooled split's training images: the committed protocol
+    (6152, (8, 5, 0)),       # topped up to 2 x 3076 PNEUMONIA: --epochs is the larger floor
+    (3200, (11, 5, 0)),      # 100 batches: the warm-up ends with the first epoch
+])
+def test_the_epoch_budget_gives_small_sets_the_updates_of_large_ones(n_train, expected):
+    from cxr_gan.classifier.train import ClassifierRunConfig, EpochBudget, epoch_budget
+
+    config = ClassifierRunConfig(data="d", synthetic=False, epochs=8, min_updates=1056)
+    assert epoch_budget(config, n_train) == EpochBudget(*expected)
+    few = dataclasses.replace(config, epochs=1, min_updates=4)  # 100 updates not reached:
+    assert epoch_budget(few, 108) == EpochBudget(1, 5, 0)  # the last epoch is judged
+    unset = dataclasses.replace(config, min_updates=None)
+    assert epoch_budget(unset, n_train) == EpochBudget(8, 5, 0)  # at most 8, judged from 0

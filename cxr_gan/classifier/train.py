@@ -27,6 +27,7 @@ the classes (and ``none`` trains on the imbalanced data, as the paper's baseline
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from pathlib import Path
 from typing import Sequence
@@ -54,7 +55,8 @@ from cxr_gan.rundir import remove_stale_temporaries, run_lock
 CHOICES = {
     "optimizer": "Adam(learning_rate) - the keras-io example the paper's model comes from uses Adam",
     "early_stopping": "val_loss, patience 5, restore best weights - stops overfitting of a "
-                      "4.7M-parameter model on ~5k images without a fixed epoch count",
+                      "4.7M-parameter model on ~5k images without a fixed epoch count; with "
+                      "--min-updates, the budget of epoch_budget (config.json's epoch_budget)",
     "validation": "stratified seeded 10% of the training split, before augmentation - no "
                   "test image guides training; the official val/ (16 images) is too small",
     "class_weights": "none - the top-up protocol balances the classes; 'none' keeps the "
@@ -94,6 +96,7 @@ class ClassifierRunConfig:
     classes: tuple[str, ...] = ()  # Resolved when the run starts (``class_order``).
     train_size: int | None = None  # --train-size (datasets.training_subset; None: all)
     class_caps: tuple[tuple[str, int], ...] = ()  # --cap
+    min_updates: int | None = None  # --min-updates (epoch_budget; None: at most `epochs`)
 
     @property
     def subset(self) -> datasets.TrainingSubset:
@@ -317,6 +320,36 @@ def class_weights(labels: np.ndarray, n_classes: int) -> dict[int, float]:
     return {j: float(w) for j, w in enumerate(weights)}
 
 
+# Batch-norm moving statistics (momentum 0.9) keep 0.9**100 < 1e-4 of their initial values after
+# this many updates: early stopping judges no epoch before it (a model that predicts the prior
+# has the lowest validation loss at the start of a small run).
+WARMUP_UPDATES = 100
+
+
+@dataclasses.dataclass(frozen=True)
+class EpochBudget:
+    """Keras's ``fit(epochs=...)`` and ``EarlyStopping(patience=..., start_from_epoch=...)``."""
+
+    epochs: int
+    patience: int
+    start_from_epoch: int
+
+
+def epoch_budget(config: ClassifierRunConfig, n_train: int) -> EpochBudget:
+    """Without ``min_updates``: at most ``epochs`` epochs, early stopping's ``patience`` from the
+    first epoch. With it, a small training set is not given fewer updates than a large one: at
+    least ``epochs`` epochs and ``min_updates`` updates; patience at least a quarter of those
+    updates; no epoch judged before ``WARMUP_UPDATES`` (epochs counted from 0)."""
+    if config.min_updates is None:
+        return EpochBudget(config.epochs, config.patience, 0)
+    steps = math.ceil(n_train / config.batch_size)
+    epochs = max(config.epochs, math.ceil(config.min_updates / steps))
+    return EpochBudget(
+        epochs=epochs, patience=max(config.patience, math.ceil(config.min_updates / 4 / steps)),
+        # The last epoch is judged even when fewer than WARMUP_UPDATES were asked for.
+        start_from_epoch=min(math.ceil(WARMUP_UPDATES / steps), epochs) - 1)
+
+
 @dataclasses.dataclass(frozen=True)
 class FitResult:
     model: keras.Model
@@ -340,6 +373,7 @@ def fit_and_predict(config: ClassifierRunConfig, data: TrainingSet, callbacks: S
     transform = on_the_fly_transform(config.method, config.augment) if config.on_the_fly \
         else None
     online = OnlineAugmentation(spec.online) if spec.online else None
+    budget = epoch_budget(config, len(data.y_train))
     start = time.perf_counter()
     history = model.fit(
         ImageBatches(data.x_train, data.y_train, config.batch_size, seed=config.seed,
@@ -347,9 +381,10 @@ def fit_and_predict(config: ClassifierRunConfig, data: TrainingSet, callbacks: S
         validation_data=ImageBatches(data.x_val, data.y_val, config.batch_size,
                                      n_classes=one_hot),
         class_weight=class_weights(data.y_train, k) if spec.class_weighted else None,
-        epochs=config.epochs, verbose=verbose,
-        callbacks=[keras.callbacks.EarlyStopping("val_loss", patience=config.patience,
-                                                 restore_best_weights=True), *callbacks],
+        epochs=budget.epochs, verbose=verbose,
+        callbacks=[keras.callbacks.EarlyStopping(
+            "val_loss", patience=budget.patience, start_from_epoch=budget.start_from_epoch,
+            restore_best_weights=True), *callbacks],
     )
     seconds = time.perf_counter() - start
     probabilities = model.predict(ImageBatches(data.x_test, data.y_test, 64), verbose=0)
@@ -392,6 +427,7 @@ def write_run(run_dir: Path, config: ClassifierRunConfig, data: TrainingSet, fit
         "class_weights": (class_weights(data.y_train, len(config.classes))
                           if get_method(config.method).class_weighted else None),
         "generator": data.generator,
+        "epoch_budget": dataclasses.asdict(epoch_budget(config, len(data.y_train))),
         "epochs_run": fit.epochs_run, "train_seconds": fit.seconds,
         "seconds_per_epoch": fit.seconds / max(1, fit.epochs_run),
         "versions": backend_versions(),
@@ -480,7 +516,8 @@ def check_inputs(configs: Sequence[ClassifierRunConfig]) -> None:
 # keeps a finished run only when all of these agree.
 RUN_IDENTITY = ("data", "method", "seed", "split", "split_seed", "image_size", "epochs",
                 "batch_size", "learning_rate", "on_the_fly", "resize_filter", "generator",
-                "gan_images", "patient_pattern", "positive", "train_size", "class_caps")
+                "gan_images", "patient_pattern", "positive", "train_size", "class_caps",
+                "min_updates")
 
 
 def check_same_run(run_dir: Path, config: ClassifierRunConfig) -> None:

@@ -31,9 +31,13 @@ REPO = Path(__file__).resolve().parents[2]
 # The committed generator's budget (results/gan-pooled/: 179 epochs x 29 updates of the
 # efficient preset): each size's generator gets as many updates.
 GAN_UPDATES = 179 * 29
+# Every classifier run's floor (train_classifier.py --min-updates): the committed full-size
+# protocol's updates, 8 epochs x 132 batches of 32 of the pooled split's 4216 training images.
+CLASSIFIER_MIN_UPDATES = 8 * 132
 # The protocol fields a study keeps for all its runs (study.json); sizes, methods and seeds may
 # grow between calls.
-PROTOCOL_FIELDS = ("data", "split", "split_seed", "epochs", "image_size", "batch_size",
+PROTOCOL_FIELDS = ("data", "split", "split_seed", "epochs", "min_updates", "image_size",
+                   "batch_size",
                    "gan_preset", "gan_epochs", "gan_batch_size", "patient_pattern", "positive")
 
 
@@ -78,6 +82,7 @@ class Protocol:
     split: str = "pooled"
     split_seed: int = 0
     epochs: int = 8
+    min_updates: int | None = CLASSIFIER_MIN_UPDATES
     image_size: int = 224
     batch_size: int = 32
     gan_preset: str = "efficient"
@@ -163,6 +168,8 @@ def command(run: Run, protocol: Protocol, out: Path, seeds: Sequence[int],
             run.method, "--seeds", str(run.seed), "--epochs", str(protocol.epochs),
             "--image-size", str(protocol.image_size), "--batch-size", str(protocol.batch_size),
             "--out", folder, "--verbose", "2"]
+    if protocol.min_updates:
+        line += ["--min-updates", str(protocol.min_updates)]
     if protocol.positive:
         line += ["--positive", protocol.positive]
     if uses_generator(run.method):

@@ -116,8 +116,15 @@ def provenance(sizes: dict) -> str:
     return (f"data: {config['data']}{synthetic} | classes: {', '.join(run['classes'])} | split: "
             f"{config['split']} (seed {config['split_seed']}), test set fixed: "
             f"{config['test_images']} images | classifier: Fig. 7, {config['image_size']} px, "
-            f"at most {config['epochs']} epochs | machine: "
+            f"{_budget(config)} | machine: "
             f"{config.get('versions', {}).get('machine', 'see progress.jsonl')}")
+
+
+def _budget(config: dict) -> str:
+    if config.get("min_updates"):
+        return (f"at least {config['epochs']} epochs and {config['min_updates']} updates, "
+                "early stopping after the batch-norm warm-up")
+    return f"at most {config['epochs']} epochs"
 
 
 def _cell(row: dict, key: str) -> str:
