@@ -241,6 +241,8 @@ def main() -> int:
                         help="training images of the real run whose bookkeeping is amortised")
     parser.add_argument("--deterministic", action="store_true",
                         help="TensorFlow op determinism on (train_gan.py's default)")
+    parser.add_argument("--gemm-size", type=int, default=4096,
+                        help="side of the square float32 GEMM that measures the CPU's peak")
     parser.add_argument("--json", default=None, help="append the record to this JSON-lines file")
     args = parser.parse_args()
     if args.batch_size < 2 or args.steps < 1 or args.warmup < 0:
@@ -259,7 +261,7 @@ def main() -> int:
               "mixed_precision": args.mixed_precision, "deterministic": args.deterministic,
               "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
               **backend_versions()}
-    record.update(gemm_rates())
+    record.update(gemm_rates(args.gemm_size))
 
     if args.mode == "step":
         times = time_fused_step(preset, args.warmup, args.steps, args.jit,

@@ -2,6 +2,7 @@
 
 import dataclasses
 import os
+import tempfile
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -94,6 +95,15 @@ def assert_same_newest_checkpoint(run_a, run_b) -> None:
             np.testing.assert_array_equal(a[key], b[key], err_msg=key)
 
 
+# XLA's persistent cache, shared by the JAX processes of one test session: the tiny models of
+# several tests (and a run and its resumed twin) compile the same programs.
+JAX_COMPILATION_CACHE = {
+    "JAX_COMPILATION_CACHE_DIR": os.environ.get(
+        "CXR_GAN_JAX_CACHE", str(Path(tempfile.gettempdir()) / f"cxr-gan-jax-cache-{os.getuid()}")),
+    "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0.5",
+}
+
+
 def run_python(body: str, **env_overrides: str):
     """Runs ``body`` (Python source) in a fresh process from the repository root, with the
     given environment variables set; returns the CompletedProcess."""
@@ -119,4 +129,5 @@ def run_under_jax_without_tensorflow(body: str, **env_overrides: str):
                     raise ImportError('TensorFlow is absent on the accelerator machine')
         sys.meta_path.insert(0, NoTensorFlow())
     """)
-    return run_python(prelude + textwrap.dedent(body), KERAS_BACKEND="jax", **env_overrides)
+    return run_python(prelude + textwrap.dedent(body), KERAS_BACKEND="jax",
+                      **{**JAX_COMPILATION_CACHE, **env_overrides})

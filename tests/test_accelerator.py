@@ -12,7 +12,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import JAX_COMPILATION_CACHE, REPO
 
 TINY_PLAN = {
     "description": "CI dry run",
@@ -23,7 +23,7 @@ TINY_PLAN = {
          "num_images": 6, "deterministic": True},
         # Its own cap stops it (the whole plan's would be reached only after minutes).
         {"name": "demo-capped", "preset": "demo", "epochs": 100000, "batch_size": 8,
-         "num_images": 5, "deterministic": True, "time_cap_s": 75},
+         "num_images": 5, "deterministic": True, "time_cap_s": 45},
     ],
 }
 
@@ -79,7 +79,7 @@ def test_prepare_run_and_score_end_to_end(tiny_phantoms, tmp_path):
            "WORK": str(work), "DATA": str(payload / ".devdata" / "chest_xray"),
            "TIME_CAP_S": "400", "WHEELS": str(tmp_path / "no-wheels"),
            "PYTHONPATH": str(_no_tensorflow_site(tmp_path / "site")),
-           "PATH": f"{os.path.dirname(sys.executable)}:/usr/bin:/bin"}
+           "PATH": f"{os.path.dirname(sys.executable)}:/usr/bin:/bin", **JAX_COMPILATION_CACHE}
     ran = subprocess.run(["bash", "tools/accelerator/gpu_reproduce.sh"], cwd=REPO, env=env,
                          capture_output=True, text=True, timeout=900)
     assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]

@@ -85,11 +85,11 @@ def test_mirrored_strategy_on_two_cpu_devices_matches_one_device(tiny_phantoms, 
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("preset", ["TINY_PAPER", "TINY_PAPER_CODE"])
-def test_jax_data_parallel_on_two_cpu_devices_matches_one_device(tiny_phantoms, tmp_path,
-                                                                 preset):
+def test_jax_data_parallel_on_two_cpu_devices_matches_one_device(tiny_phantoms, tmp_path):
+    # The authors' design: dropout masks and draws with replacement, beside the TensorFlow
+    # test's batch norm.
     done = run_under_jax_without_tensorflow(
-        _COMPARE.format(preset=preset, data=str(tiny_phantoms), out=str(tmp_path)),
+        _COMPARE.format(preset="TINY_PAPER_CODE", data=str(tiny_phantoms), out=str(tmp_path)),
         XLA_FLAGS="--xla_force_host_platform_device_count=2")
     result = _result(done)
     assert result["replicas"] == {"engine": "keras.distribution.DataParallel",

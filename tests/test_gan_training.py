@@ -223,19 +223,40 @@ def test_saved_models_load_in_a_fresh_process_without_the_project(tiny_phantoms,
 
 @pytest.mark.slow
 def test_jax_backend_trains_saves_and_resumes_with_tensorflow_absent(tiny_phantoms, tmp_path):
+    """Under JAX, one straight run and two interrupted twins: resumed after a whole epoch its
+    newest checkpoint is the straight run's, bitwise; stopped by SIGTERM mid-epoch (the 2nd step
+    of an epoch) its resumed history holds whole epochs equal to the straight run's."""
     done = run_under_jax_without_tensorflow(f"""
-        import dataclasses, sys
+        import dataclasses, signal, sys
         import numpy as np
+        from cxr_gan.gan import train as train_module
         from cxr_gan.gan.train import make_run_config, train_gan
         from tests.conftest import TINY_PAPER_CODE, assert_same_newest_checkpoint
         def cfg(epochs):
             c = make_run_config({str(tiny_phantoms)!r}, None, epochs, checkpoint_every=1)
             return dataclasses.replace(c, preset=TINY_PAPER_CODE)
-        train_gan(cfg(2), {str(tmp_path / 'a')!r}, verbose=0)
+        straight = train_gan(cfg(3), {str(tmp_path / 'a')!r}, verbose=0)
         train_gan(cfg(1), {str(tmp_path / 'b')!r}, verbose=0)
-        r = train_gan(cfg(2), {str(tmp_path / 'b')!r}, resume=True, verbose=0)
+        r = train_gan(cfg(3), {str(tmp_path / 'b')!r}, resume=True, verbose=0)
         assert np.isfinite(r.history[-1]['g_loss'])
         assert_same_newest_checkpoint({str(tmp_path / 'a')!r}, {str(tmp_path / 'b')!r})
+        original = train_module._RunRecorder.on_train_batch_end
+        ended = []
+        def stop_at_step_5(self, batch, logs=None):
+            ended.append(batch)
+            if len(ended) == 5:
+                self.handle_signal(signal.SIGTERM, None)
+            original(self, batch, logs)
+        train_module._RunRecorder.on_train_batch_end = stop_at_step_5
+        stopped = train_gan(cfg(3), {str(tmp_path / 'c')!r}, verbose=0)
+        assert stopped.interrupted and stopped.global_step == 5, stopped.global_step
+        train_module._RunRecorder.on_train_batch_end = original
+        resumed = train_gan(cfg(3), {str(tmp_path / 'c')!r}, resume=True, verbose=0)
+        steps = [h['steps'] for h in straight.history]
+        assert 5 % steps[0] and [h['steps'] for h in resumed.history] == steps, resumed.history
+        names = ('d_loss_real', 'd_loss_fake', 'g_loss', 'd_acc_real', 'd_acc_fake')
+        for x, y in zip(straight.history, resumed.history):
+            assert [x[k] for k in names] == [y[k] for k in names], (x, y)
         import keras
         assert keras.backend.backend() == 'jax'
         assert 'tensorflow' not in sys.modules

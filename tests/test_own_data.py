@@ -81,8 +81,10 @@ def test_each_kind_gives_the_gan_its_class_and_the_classifier_every_class(tmp_pa
     assert sets["none"].x_test.shape[1:] == (32, 32, 1)
 
 
+# Two classes from split folders, three from a CSV with a chosen label; class folders read
+# through the same path (the quick test above checks what each kind gives the GAN and the
+# classifier).
 END_TO_END = [("split-folders", ("big", "rare"), "official", "rare"),
-              ("class-folders", ("big", "mid", "rare"), "pooled", "rare"),
               ("csv", ("big", "mid", "rare"), "pooled-patient", "mid")]
 
 

@@ -98,7 +98,8 @@ def test_mixed_precision_computes_in_bfloat16_with_float32_weights_and_outputs(t
 def test_bench_gan_prints_the_promised_key_value_line():
     done = subprocess.run(
         [sys.executable, "benchmarks/bench_gan.py", "--preset", "demo", "--batch-size", "4",
-         "--warmup", "0", "--steps", "1"], cwd=REPO, capture_output=True, text=True)
+         "--warmup", "0", "--steps", "1", "--gemm-size", "512"], cwd=REPO, capture_output=True,
+        text=True)
     assert done.returncode == 0, done.stderr[-3000:]
     last = done.stdout.strip().splitlines()[-1]
     values = dict(pair.split("=", 1) for pair in last.split())

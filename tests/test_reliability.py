@@ -400,42 +400,6 @@ def test_written_files_and_the_lock_follow_the_umask(tmp_path, umask, mode):
     assert (tmp_path / "run" / LOCK_NAME).stat().st_mode & 0o777 == mode
 
 
-@pytest.mark.slow
-def test_under_jax_a_mid_epoch_stop_resumes_with_the_whole_epochs_metrics(tiny_phantoms,
-                                                                          tmp_path):
-    from tests.conftest import run_under_jax_without_tensorflow
-
-    done = run_under_jax_without_tensorflow(f"""
-        import dataclasses, signal
-        from cxr_gan.gan import train as train_module
-        from cxr_gan.gan.train import make_run_config, train_gan
-        from tests.conftest import TINY_PAPER
-        def cfg():
-            c = make_run_config({str(tiny_phantoms)!r}, None, 3, checkpoint_every=1)
-            return dataclasses.replace(c, preset=TINY_PAPER)
-        straight = train_gan(cfg(), {str(tmp_path / 'a')!r}, verbose=0)
-        original = train_module._RunRecorder.on_train_batch_end
-        ended = []
-        def stop_at_step_5(self, batch, logs=None):
-            ended.append(batch)
-            if len(ended) == 5:  # The 2nd step of epoch 2.
-                self.handle_signal(signal.SIGTERM, None)
-            original(self, batch, logs)
-        train_module._RunRecorder.on_train_batch_end = stop_at_step_5
-        stopped = train_gan(cfg(), {str(tmp_path / 'b')!r}, verbose=0)
-        assert stopped.interrupted and stopped.global_step == 5, stopped.global_step
-        train_module._RunRecorder.on_train_batch_end = original
-        resumed = train_gan(cfg(), {str(tmp_path / 'b')!r}, resume=True, verbose=0)
-        assert [r['steps'] for r in resumed.history] == [3, 3, 3]
-        names = ('d_loss_real', 'd_loss_fake', 'g_loss', 'd_acc_real', 'd_acc_fake')
-        for x, y in zip(straight.history, resumed.history):
-            assert [x[k] for k in names] == [y[k] for k in names], (x, y)
-        print('ok')
-    """)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.strip().endswith("ok")
-
-
 # -- resume takes the options it was started with (issue: reliability, third pass) ------------
 def test_resume_accepts_equal_options_and_names_a_different_one(tiny_phantoms):
     import train_gan as script
