@@ -53,6 +53,7 @@ def test_epochs_for_a_number_of_updates():
 
 
 @pytest.mark.slow
+@pytest.mark.backends
 def test_prepare_run_and_score_end_to_end(tiny_phantoms, tmp_path):
     from cxr_gan.data import datasets
 

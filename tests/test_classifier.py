@@ -106,6 +106,7 @@ def test_one_epoch_on_real_data_writes_consistent_files(real_data, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.backends
 def test_classifier_trains_under_jax_with_tensorflow_absent(tiny_phantoms, tmp_path):
     from tests.conftest import run_under_jax_without_tensorflow
 

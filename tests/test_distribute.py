@@ -68,6 +68,7 @@ def test_uneven_batches_are_refused_with_the_fix():
 
 
 @pytest.mark.slow
+@pytest.mark.backends
 def test_mirrored_strategy_on_two_cpu_devices_matches_one_device(tiny_phantoms, tmp_path):
     done = run_python(_TWO_TF_CPUS + _COMPARE.format(preset="TINY_PAPER", data=str(tiny_phantoms),
                                                      out=str(tmp_path)),
@@ -85,6 +86,7 @@ def test_mirrored_strategy_on_two_cpu_devices_matches_one_device(tiny_phantoms, 
 
 
 @pytest.mark.slow
+@pytest.mark.backends
 def test_jax_data_parallel_on_two_cpu_devices_matches_one_device(tiny_phantoms, tmp_path):
     # The authors' design: dropout masks and draws with replacement, beside the TensorFlow
     # test's batch norm.

@@ -177,6 +177,7 @@ def test_fastgan_trains_and_resumes_bitwise_under_tensorflow(tiny_phantoms, tmp_
 
 
 @pytest.mark.slow
+@pytest.mark.backends
 def test_fastgan_trains_under_jax(tiny_phantoms, tmp_path):
     # Resume is bitwise under TensorFlow (above) and under JAX for the paper's design
     # (test_gan_training.py): the checkpoint holds the same variables on either backend.

@@ -66,6 +66,7 @@ def test_ema_generator_is_the_warmed_up_average_under_tensorflow():
 
 
 @pytest.mark.slow
+@pytest.mark.backends
 def test_r1_wgan_gp_and_ema_through_a_jax_step():
     done = run_under_jax_without_tensorflow("""
         import numpy as np

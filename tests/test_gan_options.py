@@ -163,6 +163,7 @@ def test_cli_refuses_ada_without_transforms_in_one_line(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.backends
 def test_options_train_under_jax_with_tensorflow_absent(tiny_phantoms, tmp_path):
     done = run_under_jax_without_tensorflow(f"""
         import dataclasses, sys

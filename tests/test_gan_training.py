@@ -222,6 +222,7 @@ def test_saved_models_load_in_a_fresh_process_without_the_project(tiny_phantoms,
 
 
 @pytest.mark.slow
+@pytest.mark.backends
 def test_jax_backend_trains_saves_and_resumes_with_tensorflow_absent(tiny_phantoms, tmp_path):
     """Under JAX, one straight run and two interrupted twins: resumed after a whole epoch its
     newest checkpoint is the straight run's, bitwise; stopped by SIGTERM mid-epoch (the 2nd step
