@@ -293,7 +293,8 @@ def _study(args) -> int:
     if not args.report_only:
         protocol = Protocol(
             data=args.data, split=args.split, split_seed=args.split_seed, epochs=args.epochs,
-            min_updates=args.min_updates, image_size=args.image_size, batch_size=args.batch_size, gan_preset=preset,
+            min_updates=args.min_updates, image_size=args.image_size,
+            batch_size=args.batch_size, gan_preset=preset,
             gan_epochs=args.gan_epochs, gan_batch_size=args.gan_batch_size,
             patient_pattern=args.patient_pattern, positive=args.positive,
             cache_dir=args.cache_dir)

@@ -353,6 +353,7 @@ def epoch_budget(config: ClassifierRunConfig, n_train: int) -> EpochBudget:
 @dataclasses.dataclass(frozen=True)
 class FitResult:
     model: keras.Model
+    budget: EpochBudget
     epochs_run: int
     seconds: float
     probabilities: np.ndarray
@@ -388,7 +389,7 @@ def fit_and_predict(config: ClassifierRunConfig, data: TrainingSet, callbacks: S
     )
     seconds = time.perf_counter() - start
     probabilities = model.predict(ImageBatches(data.x_test, data.y_test, 64), verbose=0)
-    return FitResult(model, len(history.history["loss"]), seconds, probabilities)
+    return FitResult(model, budget, len(history.history["loss"]), seconds, probabilities)
 
 
 def score(labels: np.ndarray, probabilities: np.ndarray, seed: int,
@@ -427,7 +428,7 @@ def write_run(run_dir: Path, config: ClassifierRunConfig, data: TrainingSet, fit
         "class_weights": (class_weights(data.y_train, len(config.classes))
                           if get_method(config.method).class_weighted else None),
         "generator": data.generator,
-        "epoch_budget": dataclasses.asdict(epoch_budget(config, len(data.y_train))),
+        "epoch_budget": dataclasses.asdict(fit.budget),
         "epochs_run": fit.epochs_run, "train_seconds": fit.seconds,
         "seconds_per_epoch": fit.seconds / max(1, fit.epochs_run),
         "versions": backend_versions(),

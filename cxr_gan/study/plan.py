@@ -37,8 +37,8 @@ CLASSIFIER_MIN_UPDATES = 8 * 132
 # The protocol fields a study keeps for all its runs (study.json); sizes, methods and seeds may
 # grow between calls.
 PROTOCOL_FIELDS = ("data", "split", "split_seed", "epochs", "min_updates", "image_size",
-                   "batch_size",
-                   "gan_preset", "gan_epochs", "gan_batch_size", "patient_pattern", "positive")
+                   "batch_size", "gan_preset", "gan_epochs", "gan_batch_size", "patient_pattern",
+                   "positive")
 
 
 @dataclasses.dataclass(frozen=True)
