@@ -93,15 +93,19 @@ def train(arm: str, seed: int, planned: dict, args) -> Path:
     return run
 
 
-def summary_row(arm: str, seed: int, run: Path, out: Path) -> list:
+def summary_row(arm: str, seed: int, out: Path) -> list:
+    """One row of the comparison from a scored folder alone (its copy of the run's history), so
+    rows stay when the training runs are gone."""
     fid = json.loads((out / "fid-generator.json").read_text())
     ceiling = json.loads((out / "ceiling-generator.json").read_text())
     generated = [r for r in ceiling if r["candidate"].endswith("generated")][0]["scores"]
-    with open(run / "history.csv", newline="") as handle:
+    with open(out / "history.csv", newline="") as handle:
         epochs = list(csv.DictReader(handle))
     updates = sum(int(row["steps"]) for row in epochs)
     minutes = sum(float(row["seconds"]) for row in epochs) / 60
-    return [arm, seed, updates, f"{minutes:.0f}", f"{fid['fid_768']:.3f}",
+    config = json.loads((out / "config.json").read_text())
+    machine = config.get("versions", {}).get("machine", "?").removesuffix(", 2 CPUs")
+    return [arm, seed, updates, f"{minutes:.0f}", machine, f"{fid['fid_768']:.3f}",
             f"{fid['fid_2048']:.1f}", f"{fid['kid_mean']:.3f}", f"{fid['precision']:.3f}",
             f"{fid['recall']:.3f}", f"{generated['precision']:.3f}",
             f"{generated['recall']:.3f}", fid["copies"], fid["near_copies"]]
@@ -130,11 +134,11 @@ def main(argv=None) -> int:
             subprocess.run([sys.executable, "experiments/gan_results.py", "--run", str(run),
                             "--data", args.data, "--out", str(out), "--ceiling"],
                            check=True, cwd=REPO)
-        write_comparison(Path(args.runs), Path(args.out))
+        write_comparison(Path(args.out))
     return 0
 
 
-def write_comparison(runs: Path, out: Path) -> None:
+def write_comparison(out: Path) -> None:
     """``out/comparison.md``: one row per scored run in ``out`` (any invocation's)."""
     from cxr_gan.io import markdown_table
 
@@ -143,11 +147,11 @@ def write_comparison(runs: Path, out: Path) -> None:
         for folder in sorted(out.glob(f"{arm}-s*")):
             seed = int(folder.name.rsplit("-s", 1)[1])
             if (folder / "ceiling-generator.json").is_file():
-                rows.append(summary_row(arm, seed, runs / folder.name, folder))
-    header = ["arm", "seed", "updates", "training min", "FID-768", "FID-2048", "KID",
+                rows.append(summary_row(arm, seed, folder))
+    header = ["arm", "seed", "updates", "training min", "CPU", "FID-768", "FID-2048", "KID",
               "precision", "recall", "precision (equal sizes)", "recall (equal sizes)",
               "copies", "near-copies"]
-    (out / "comparison.md").write_text(markdown_table(header, rows, align="llrrrrrrrrrrr")
+    (out / "comparison.md").write_text(markdown_table(header, rows, align="llrrlrrrrrrrrr")
                                        + "\n")
 
 
