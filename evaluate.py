@@ -170,10 +170,14 @@ def _add_study(subs) -> None:
                           "size's own generator, one process per run, resumable; then its "
                           "report (README 'Does a generator help at my data size?')")
     flags.add(study, "--data", "--out", "--split", "--split-seed", "--seeds", "--cache-dir",
-              "--patient-pattern", "--debug",
+              "--patient-pattern", "--reuse", "--debug",
               out="the study's folder: its runs, progress.jsonl and report/ (a later call "
                   "with the same protocol goes on where it stopped)",
-              seeds="classifier seeds, one run each per size and method")
+              seeds="classifier seeds, one run each per size and method",
+              reuse="folders of finished classifier runs (a comparison, DIR/METHOD-sSEED, "
+                    "e.g. results/cpu-classifier/pooled, or another study, "
+                    "DIR/SIZE/METHOD-sSEED; default: none): a planned run made there with the "
+                    "same options is copied, not trained again")
     study.add_argument("--sizes", **flags.list_flag(parse_size, default=[
         parse_size("250"), parse_size("500"), parse_size("1000"), parse_size("all")]),
         metavar="SIZE",
@@ -297,7 +301,7 @@ def _study(args) -> int:
             batch_size=args.batch_size, gan_preset=preset,
             gan_epochs=args.gan_epochs, gan_batch_size=args.gan_batch_size,
             patient_pattern=args.patient_pattern, positive=args.positive,
-            cache_dir=args.cache_dir)
+            cache_dir=args.cache_dir, reuse=tuple(args.reuse))
         failed = run_study(protocol, args.sizes, args.methods, args.seeds, args.out,
                            jobs=args.jobs, list_only=args.list)
         if args.list:

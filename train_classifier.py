@@ -23,7 +23,7 @@ def _parser():
     parser = flags.parser(__doc__)
     flags.add(parser, "--data", "--out", "--split", "--split-seed", "--seeds", "--resize-filter",
               "--strict", "--cache-dir", "--verbose", "--debug", "--patient-pattern",
-              "--train-size", "--cap",
+              "--train-size", "--cap", "--reuse",
               out="run directory, or the parent of OUT/METHOD-sSEED/ with several runs",
               seeds="seeds, one run each per method: weights, data order, validation "
                     "hold-out, augmentation draws, GAN noise")
@@ -69,7 +69,7 @@ def main(argv: list[str]) -> int:
 
     run_many(data=args.data, methods=args.augment, seeds=args.seeds, out=args.out,
              verbose=flags.resolve_verbose(args.verbose), cache_dir=args.cache_dir,
-             split=args.split, split_seed=args.split_seed, generator=args.generator,
+             reuse=args.reuse, split=args.split, split_seed=args.split_seed, generator=args.generator,
              gan_images=args.gan_images, epochs=args.epochs,
              min_updates=args.min_updates, image_size=args.image_size,
              batch_size=args.batch_size, learning_rate=args.learning_rate,

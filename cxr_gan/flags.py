@@ -92,6 +92,10 @@ SHARED: dict[str, dict[str, Any]] = {
     "--cap": list_flag(cli.class_cap, default=[], metavar="CLASS=N",
                        help="at most N training images of CLASS (e.g. NORMAL=100: the minority "
                             "made scarce, the others whole; default: none)"),
+    "--reuse": list_flag(str, default=[], metavar="DIR",
+                         help="folders of finished classifier runs (DIR/METHOD-sSEED/, as "
+                              "train_classifier.py writes them; default: none): a run made "
+                              "with the same options is copied instead of trained again"),
     "--resize-filter": dict(choices=sorted(RESIZE_FILTERS), default="bilinear",
                             help="Pillow filter that resizes images to the model's size"),
     "--strict": dict(action="store_true",

@@ -175,3 +175,29 @@ def test_the_sizes_are_counted_from_the_file_table_and_a_too_small_generator_ref
     assert counts["size-40"]["train"] == 40 and 14 <= counts["size-40"]["gan"] <= 16
     with pytest.raises(UserError, match="size-40: its generator would learn"):
         check_generator_sizes(protocol, counts)  # The phantoms preset's real batch is 16.
+
+
+def test_a_study_passes_its_reuse_folders_and_a_copied_run_is_no_timing(tmp_path):
+    from cxr_gan.study.runner import _record, estimate_seconds, read_progress
+
+    other = tmp_path / "other-study"
+    (other / "size-250").mkdir(parents=True)
+    protocol = Protocol(data="D", reuse=("results/cpu-classifier/pooled", str(other)))
+    line = command(Run(Size(250), "none", 0), protocol, tmp_path / "out", [0])
+    at = line.index("--reuse")
+    assert line[at + 1:at + 4] == ["results/cpu-classifier/pooled", str(other),
+                                   str(other / "size-250")]
+    assert "--reuse" not in command(Run(Size(250)), protocol, tmp_path / "out", [0])
+    assert "--reuse" not in command(Run(Size(250), "none", 0), Protocol(data="D"), tmp_path, [0])
+    check_protocol(tmp_path / "out", protocol)  # Reuse is not part of the protocol:
+    check_protocol(tmp_path / "out", Protocol(data="D"))  # accepted without it.
+    counts = {"size-250": {"train": 250, "gan": 64}}
+    copied, trained = Run(Size(250), "none", 0), Run(Size(250), "none", 1)
+    for run, config in ((copied, {"reused_from": "x"}), (trained, {})):
+        run.folder(tmp_path / "out").mkdir(parents=True)
+        (run.folder(tmp_path / "out") / "config.json").write_text(json.dumps(config))
+    _record(tmp_path / "out", copied, 3.0, 2.0, counts, 0)
+    _record(tmp_path / "out", trained, 600.0, 1100.0, counts, 0)
+    records = read_progress(tmp_path / "out")
+    assert [r.get("reused", False) for r in records] == [True, False]
+    assert estimate_seconds(Run(Size(250), "none", 2), records, 250) == 600.0

@@ -189,3 +189,59 @@ def test_the_epoch_budget_gives_small_sets_the_updates_of_large_ones(n_train, ex
     assert epoch_budget(few, 108) == EpochBudget(1, 5, 0)  # the last epoch is judged
     unset = dataclasses.replace(config, min_updates=None)
     assert epoch_budget(unset, n_train) == EpochBudget(8, 5, 0)  # at most 8, judged from 0
+
+
+COMMITTED_FULL_SIZE = "results/cpu-classifier/pooled"
+
+
+def _v2_config(**changes):
+    from cxr_gan.classifier.train import ClassifierRunConfig
+
+    return ClassifierRunConfig(**{
+        "data": "../shared/data/chest_xray", "synthetic": False, "method": "none",
+        "split": "pooled", "seed": 0, "epochs": 8, "min_updates": 1056,
+        "classes": ("NORMAL", "PNEUMONIA"), **changes})
+
+
+def test_a_committed_full_size_run_is_the_run_protocol_v2_makes_and_no_smaller_one():
+    from cxr_gan.classifier.train import reuse_mismatch
+    from cxr_gan.io import read_json
+
+    for method in ("none", "flip"):  # 4215 and 6152 training images: budget (8, 5, 0) both.
+        stored = read_json(f"{COMMITTED_FULL_SIZE}/{method}-s1/config.json")
+        assert "min_updates" not in stored  # Made before --min-updates existed.
+        assert reuse_mismatch(stored, _v2_config(method=method, seed=1)) is None
+    stored = read_json(f"{COMMITTED_FULL_SIZE}/none-s0/config.json")
+    assert reuse_mismatch(stored, _v2_config(seed=1)) == "seed = 0, not 1"
+    assert reuse_mismatch(stored, _v2_config(train_size=250)) == "train_size = None, not 250"
+    assert reuse_mismatch(stored, _v2_config(min_updates=2000)) == (
+        "it had 8 epochs, patience 5 from epoch 0; --min-updates 2000 gives 16, patience 5 "
+        "from epoch 0")  # ceil(2000 / 132) = 16 epochs; ceil(500 / 132) = 4 < 5.
+
+
+def test_a_reused_run_is_copied_with_where_it_came_from_and_a_different_one_refused(
+        tmp_path, capsys):
+    from cxr_gan.classifier.train import REUSED_FILES, reuse_finished_run
+    from cxr_gan.io import read_json
+
+    source = tmp_path / "done"
+    (source / "none-s0").mkdir(parents=True)
+    stored = {"data": "D", "method": "none", "seed": 0, "split": "pooled", "epochs": 8,
+              "patience": 5, "train_counts": {"NORMAL": 1000, "PNEUMONIA": 2000}}
+    (source / "none-s0" / "config.json").write_text(json.dumps(stored))
+    for name in ("history.csv", "predictions.csv", "metrics.json"):
+        (source / "none-s0" / name).write_text(f"{name} as it was\n")
+    asked = _v2_config(data="D")  # 3000 images: 94 batches, 12 epochs for 1056 updates.
+    assert reuse_finished_run(asked, tmp_path / "study" / "none-s0", [str(source)]) is None
+    assert "it had 8 epochs, patience 5 from epoch 0; --min-updates 1056 gives 12" in \
+        capsys.readouterr().out
+    assert not (tmp_path / "study" / "none-s0" / "metrics.json").exists()
+    same = dataclasses.replace(asked, min_updates=None)
+    run_dir = tmp_path / "study" / "none-s0"
+    missing = tmp_path / "nothing-here"
+    assert reuse_finished_run(same, run_dir, [str(missing), str(source)]) == source / "none-s0"
+    copied = read_json(run_dir / "config.json")
+    assert copied == {**stored, "reused_from": str((source / "none-s0").resolve())}
+    for name in REUSED_FILES[1:]:
+        assert (run_dir / name).read_text() == f"{name} as it was\n"
+    assert sorted(p.name for p in run_dir.iterdir()) == sorted((".lock", *REUSED_FILES))

@@ -48,8 +48,8 @@ from cxr_gan.data.images import RESIZE_FILTERS, read_grayscale
 from cxr_gan.evaluation.metrics import (bootstrap_intervals, classification_metrics,
                                         multiclass_bootstrap_intervals, multiclass_metrics,
                                         probability_columns)
-from cxr_gan.io import (atomic_write_text, list_images, read_json, to_jsonable, write_csv,
-                        write_json)
+from cxr_gan.io import (atomic_write_text, json_text, list_images, read_json, to_jsonable,
+                        write_csv, write_json)
 from cxr_gan.rundir import remove_stale_temporaries, run_lock
 
 CHOICES = {
@@ -533,15 +533,74 @@ def check_same_run(run_dir: Path, config: ClassifierRunConfig) -> None:
                 "--out, or the options that run was made with.")
 
 
+# What a finished run elsewhere must also share to be taken as this one (--reuse); its files,
+# metrics last: that file marks a run done.
+REUSE_IDENTITY = RUN_IDENTITY + ("patience", "validation_fraction", "augment", "classes")
+REUSED_FILES = ("config.json", "history.csv", "predictions.csv", "metrics.json")
+
+
+def reuse_mismatch(stored: dict, config: ClassifierRunConfig) -> str | None:
+    """Why the finished run whose ``config.json`` is ``stored`` is not the run ``config`` asks
+    for, or None when it is. Fields a run made by an older version lacks take their defaults
+    (its classes: its training counts' names). A run without ``min_updates`` is the same run when
+    the epochs, patience and first judged epoch it had are what ``config``'s budget gives for
+    its training images (``epoch_budget``: at the full size they agree)."""
+    defaults = to_jsonable(ClassifierRunConfig(data="", synthetic=False))
+    defaults["classes"] = sorted(k for k in stored.get("train_counts", {})
+                                 if not k.endswith("_added"))
+    theirs, mine = {**defaults, **stored}, to_jsonable(config)
+    for key in REUSE_IDENTITY:
+        if key == "data" and Path(theirs[key]).resolve() == Path(mine[key]).resolve():
+            continue
+        if key == "min_updates" and theirs[key] is None:
+            n_train = sum(stored.get("train_counts", {}).values())
+            had = EpochBudget(theirs["epochs"], theirs["patience"], 0)
+            budget = epoch_budget(config, n_train)
+            if had != budget:
+                return (f"it had {had.epochs} epochs, patience {had.patience} from epoch 0; "
+                        f"--min-updates {mine[key]} gives {budget.epochs}, patience "
+                        f"{budget.patience} from epoch {budget.start_from_epoch}")
+            continue
+        if theirs[key] != mine[key]:
+            return f"{key} = {theirs[key]!r}, not {mine[key]!r}"
+    return None
+
+
+def reuse_finished_run(config: ClassifierRunConfig, run_dir: Path,
+                       sources: Sequence[str]) -> Path | None:
+    """Copies the first finished run ``SOURCE/METHOD-sSEED`` of ``sources`` that is the run
+    ``config`` asks for into ``run_dir`` (its ``config.json`` then says where it came from);
+    returns that folder, or None (each refused one printed with its reason)."""
+    for source in sources:
+        found = Path(source) / f"{config.method}-s{config.seed}"
+        if not (found / "metrics.json").is_file():
+            continue
+        stored = read_json(found / "config.json")
+        why = reuse_mismatch(stored, config)
+        if why:
+            print(f"  {found}: not reused ({why}).", flush=True)
+            continue
+        with run_lock(run_dir):
+            for name in REUSED_FILES:
+                text = (found / name).read_text(encoding="utf-8")
+                if name == "config.json":
+                    text = json_text({**stored, "reused_from": str(found.resolve())})
+                atomic_write_text(run_dir / name, text)
+        return found
+    return None
+
+
 def run_many(data: str | None, methods: Sequence[str], seeds: Sequence[int], out: str,
-             verbose: int = 2, cache_dir: str | None = None,
+             verbose: int = 2, cache_dir: str | None = None, reuse: Sequence[str] = (),
              **options) -> list[tuple[str, int, dict]]:
     """Runs each (method, seed) one after another; prints one summary line each.
 
     ``methods`` may hold ``"all"`` (every method) or ``"paper"`` (the paper's eight), less the
     GAN ones when no GAN images are given.
     Every input is checked before the first run trains; a run whose folder already holds its
-    results is kept and skipped, so an interrupted comparison continues where it stopped.
+    results is kept and skipped, so an interrupted comparison continues where it stopped; a
+    run finished in one of the ``reuse`` folders with the same options (``reuse_mismatch``) is
+    copied, not trained again.
     """
     source = resolve_data(data, cache_dir)
     chosen = list(METHODS) if "all" in methods else list(methods)
@@ -569,6 +628,12 @@ def run_many(data: str | None, methods: Sequence[str], seeds: Sequence[int], out
             check_same_run(run_dir, config)
             print(f"{prefix}: {run_dir} already holds this run's results; kept, not rerun.",
                   flush=True)
+            results.append((method, seed, read_json(run_dir / "metrics.json")))
+            continue
+        found = reuse_finished_run(config, run_dir, reuse)
+        if found:
+            print(f"{prefix}: the same run is finished in {found}; copied to {run_dir}, not "
+                  "rerun.", flush=True)
             results.append((method, seed, read_json(run_dir / "metrics.json")))
             continue
         print(f"{prefix} -> {run_dir}", flush=True)

@@ -91,6 +91,8 @@ class Protocol:
     patient_pattern: str | None = None
     positive: str | None = None
     cache_dir: str | None = None
+    # Folders of finished runs to copy from (train_classifier.py --reuse); not the protocol.
+    reuse: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -172,9 +174,23 @@ def command(run: Run, protocol: Protocol, out: Path, seeds: Sequence[int],
         line += ["--min-updates", str(protocol.min_updates)]
     if protocol.positive:
         line += ["--positive", protocol.positive]
+    if protocol.reuse:
+        line += ["--reuse", *reuse_folders(protocol.reuse, run.size)]
     if uses_generator(run.method):
         line += ["--generator", str(Run(run.size).folder(out) / "generator.keras")]
     return line
+
+
+def reuse_folders(folders: Sequence[str], size: Size) -> list[str]:
+    """Where a run of ``size`` may be found finished: each folder as a comparison
+    (``DIR/METHOD-sSEED``) and, where it has one, its ``DIR/SIZE`` (another study's layout).
+    Which of them holds the same run is train_classifier.py's check (``reuse_mismatch``)."""
+    found = []
+    for folder in folders:
+        found.append(str(folder))
+        if (Path(folder) / size.name).is_dir():
+            found.append(str(Path(folder) / size.name))
+    return found
 
 
 def resume_command(run: Run, out: Path) -> list[str]:

@@ -88,8 +88,10 @@ def _kind(run: Run) -> str:
 
 def estimate_seconds(run: Run, records: Sequence[dict], images: int) -> float | None:
     """Seconds ``run`` should take: the median of finished runs of its kind and size, else of
-    its kind per training image times ``images``; None before any such run finished."""
-    timed = [r for r in records if r["kind"] == _kind(run) and r["returncode"] == 0]
+    its kind per training image times ``images``; None before any such run finished (runs
+    copied by ``--reuse`` do not count)."""
+    timed = [r for r in records if r["kind"] == _kind(run) and r["returncode"] == 0
+             and not r.get("reused")]
     same = [r["seconds"] for r in timed if r["size"] == run.size.name]
     if same:
         return statistics.median(same)
@@ -142,6 +144,9 @@ def _record(out: Path, run: Run, seconds: float, cpu_seconds: float, counts: dic
              "images": counts[run.size.name]["gan" if run.is_gan else "train"],
              "returncode": returncode, "machine": cpu_description(),
              "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    config = run.folder(out) / "config.json"
+    if not run.is_gan and config.is_file() and "reused_from" in json.loads(config.read_text()):
+        entry["reused"] = True  # Copied (--reuse): its seconds are no run's training time.
     with open(Path(out) / "progress.jsonl", "a") as handle:  # One short line: one write.
         handle.write(json.dumps(entry) + "\n")
 
