@@ -92,6 +92,22 @@ def test_kid_matches_a_direct_unbiased_computation():
     assert std == pytest.approx(np.std(values), rel=1e-9) and std > 0
 
 
+def test_kid_from_the_whole_sets_kernels_equals_kid_subset_by_subset(monkeypatch):
+    from cxr_gan.fid import distances
+
+    rng = np.random.default_rng(5)  # Inception-like: non-negative, many dimensions.
+    x, y = rng.gamma(0.5, 0.5, (300, 64)), rng.gamma(0.6, 0.5, (250, 64))
+    once = kid(x, y, num_subsets=10, subset_size=120)
+    monkeypatch.setattr(distances, "KID_KERNEL_ELEMENTS", 300 ** 2)  # Too small for both sets.
+    calls = []
+    monkeypatch.setattr(distances, "_subset_mmd_from_kernels",
+                        lambda *a: calls.append(1))  # Must not be reached now.
+    each = kid(x, y, num_subsets=10, subset_size=120)
+    assert not calls
+    assert once[0] == pytest.approx(each[0], rel=1e-10) and once[0] > 0
+    assert once[1] == pytest.approx(each[1], rel=1e-8) and once[1] > 0
+
+
 def test_kid_of_a_set_with_itself_is_near_zero_and_unbiased():
     rng = np.random.default_rng(4)
     a, b = rng.standard_normal((400, 8)), rng.standard_normal((400, 8))

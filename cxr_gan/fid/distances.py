@@ -70,30 +70,60 @@ def statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return features.mean(axis=0), np.cov(features, rowvar=False)
 
 
+# Kernel entries (float64) a KID may hold at once: up to this, each set's kernel matrices are
+# computed once for all subsets; beyond it (sets of several thousand), each subset's own.
+KID_KERNEL_ELEMENTS = 2 ** 25  # 256 MiB
+
+
+def _cubic_kernel(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return (a @ b.T / a.shape[1] + 1.0) ** 3
+
+
 def kid(features_x: np.ndarray, features_y: np.ndarray, num_subsets: int = 100,
         subset_size: int = 1000, seed: int = 0) -> tuple[float, float]:
     """Kernel Inception Distance: mean and std of the unbiased MMD^2 over random subsets.
 
     The subset size is capped by the smaller set; with both sets at or below it, every subset
-    is the whole of both sets and the std is 0.
+    is the whole of both sets and the std is 0. The subsets are the same whichever way the sums
+    are formed: from the sets' kernel matrices, computed once (``KID_KERNEL_ELEMENTS``), or from
+    each subset's own; the two agree to round-off.
     """
     x = np.asarray(features_x, np.float64)
     y = np.asarray(features_y, np.float64)
     m = min(subset_size, len(x), len(y))
     if m < 2:
         raise ValueError(f"KID needs at least 2 features a set. Received: {len(x)}, {len(y)}")
-    d = x.shape[1]
     rng = np.random.default_rng(seed)
-    values = []
-    for _ in range(num_subsets):
-        xs = x[rng.choice(len(x), m, replace=False)]
-        ys = y[rng.choice(len(y), m, replace=False)]
-        k_xx = (xs @ xs.T / d + 1.0) ** 3
-        k_yy = (ys @ ys.T / d + 1.0) ** 3
-        k_xy = (xs @ ys.T / d + 1.0) ** 3
-        within = (k_xx.sum() - np.trace(k_xx) + k_yy.sum() - np.trace(k_yy)) / (m * (m - 1))
-        values.append(within - 2.0 * k_xy.mean())
+    draws = [(rng.choice(len(x), m, replace=False), rng.choice(len(y), m, replace=False))
+             for _ in range(num_subsets)]
+    if len(x) ** 2 + len(y) ** 2 + len(x) * len(y) <= KID_KERNEL_ELEMENTS:
+        values = _subset_mmd_from_kernels(x, y, draws, m)
+    else:
+        values = [_unbiased_mmd(_cubic_kernel(x[i], x[i]), _cubic_kernel(y[j], y[j]),
+                                _cubic_kernel(x[i], y[j])) for i, j in draws]
     return float(np.mean(values)), float(np.std(values))
+
+
+def _unbiased_mmd(k_xx: np.ndarray, k_yy: np.ndarray, k_xy: np.ndarray) -> float:
+    m = len(k_xx)
+    within = (k_xx.sum() - np.trace(k_xx) + k_yy.sum() - np.trace(k_yy)) / (m * (m - 1))
+    return within - 2.0 * k_xy.mean()
+
+
+def _subset_mmd_from_kernels(x: np.ndarray, y: np.ndarray, draws, m: int) -> np.ndarray:
+    """Each subset's unbiased MMD^2 from the whole sets' kernels: a subset's kernel sum is
+    ``s' K s`` with ``s`` its 0/1 indicator (indices drawn without replacement), all subsets
+    at once as rows of an indicator matrix."""
+    s_x = np.zeros((len(draws), len(x)))
+    s_y = np.zeros((len(draws), len(y)))
+    for row, (i, j) in enumerate(draws):
+        s_x[row, i] = 1.0
+        s_y[row, j] = 1.0
+    k_xx, k_yy = _cubic_kernel(x, x), _cubic_kernel(y, y)
+    xx = np.einsum("sn,sn->s", s_x @ k_xx, s_x) - s_x @ np.diag(k_xx)
+    yy = np.einsum("sn,sn->s", s_y @ k_yy, s_y) - s_y @ np.diag(k_yy)
+    xy = np.einsum("sn,sn->s", s_x @ _cubic_kernel(x, y), s_y)
+    return (xx + yy) / (m * (m - 1)) - 2.0 * xy / (m * m)
 
 
 def neighbour_radii(features: np.ndarray, k: int) -> np.ndarray:
