@@ -3,7 +3,7 @@ process has switched on (op determinism, Grappler's remapper off) or not, one pr
 
     python benchmarks/bench_fid_tracking.py --generator runs/x/generator.keras
 
-Each mode generates 320 images from ``--generator`` (as ``FIDTracker`` does) and extracts their
+Each mode generates 320 images (``--images``) from ``--generator`` (as ``FIDTracker`` does) and extracts their
 features three times after one warm-up batch; the median is reported. Compare with the
 ``fid_seconds`` column of a run's ``history.csv`` (``train_gan.py --fid-every 1 --fid-images
 320``): that is the same work inside the training process.
@@ -53,16 +53,18 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--generator", required=True)
+    parser.add_argument("--images", type=int, default=320,
+                        help="generated images a measurement scores (default: 320)")
     parser.add_argument("--mode", choices=MODES, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.mode:
-        print(f"{args.mode}: {measure(args.generator, args.mode):.1f} s per 1000 images",
-              flush=True)
+        seconds = measure(args.generator, args.mode, args.images)
+        print(f"{args.mode}: {seconds:.1f} s per 1000 images ({args.images} scored)", flush=True)
         return 0
     env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
     for mode in MODES:
-        subprocess.run([sys.executable, __file__, "--generator", args.generator, "--mode", mode],
-                       check=True, env=env)
+        subprocess.run([sys.executable, __file__, "--generator", args.generator, "--mode", mode,
+                        "--images", str(args.images)], check=True, env=env)
     return 0
 
 

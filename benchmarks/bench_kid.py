@@ -36,6 +36,8 @@ def _median_seconds(fn, repeats: int = 3):
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES),
+                        help="generated set sizes (default: %(default)s)")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     from cxr_gan.fid import distances
@@ -44,7 +46,7 @@ def main() -> int:
     rng = np.random.default_rng(0)
     real = rng.gamma(0.5, 0.5, (N_REAL, 2048))
     records = []
-    for n in SIZES:
+    for n in args.sizes:
         fake = rng.gamma(0.55, 0.5, (n, 2048))
         once_s, once = _median_seconds(lambda: distances.kid(real, fake))
         cap = distances.KID_KERNEL_ELEMENTS
