@@ -56,8 +56,9 @@ class DemoConfig:
 # are noise, so a `gan` arm would learn "noise is NORMAL" (measured: every phantom called
 # PNEUMONIA, ROC AUC 0.63); the arms that do not depend on the generator's quality are the ones
 # a test can hold to ranking the phantoms.
-# Its classifier reads 32-px phantoms (the model's smallest input), where both arms still rank.
-QUICK = DemoConfig(gan_epochs=4, num_images=300, methods=("none", "flip"), image_size=32)
+# Its classifier reads the main job's 64 px: at 32 px `none` ranked on one CPU and called every
+# phantom PNEUMONIA on another (BENCHMARKS.md, "The test suite").
+QUICK = DemoConfig(gan_epochs=4, num_images=300, methods=("none", "flip"))
 
 
 def _stage(name: str, index: int, total: int, times: dict, work: Callable):
