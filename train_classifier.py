@@ -69,7 +69,8 @@ def main(argv: list[str]) -> int:
 
     run_many(data=args.data, methods=args.augment, seeds=args.seeds, out=args.out,
              verbose=flags.resolve_verbose(args.verbose), cache_dir=args.cache_dir,
-             reuse=args.reuse, split=args.split, split_seed=args.split_seed, generator=args.generator,
+             reuse=args.reuse, split=args.split, split_seed=args.split_seed,
+             generator=args.generator,
              gan_images=args.gan_images, epochs=args.epochs,
              min_updates=args.min_updates, image_size=args.image_size,
              batch_size=args.batch_size, learning_rate=args.learning_rate,

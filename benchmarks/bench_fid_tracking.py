@@ -3,8 +3,8 @@ process has switched on (op determinism, Grappler's remapper off) or not, one pr
 
     python benchmarks/bench_fid_tracking.py --generator runs/x/generator.keras
 
-Each mode generates 320 images (``--images``) from ``--generator`` (as ``FIDTracker`` does) and extracts their
-features three times after one warm-up batch; the median is reported. Compare with the
+Each mode generates 320 images (``--images``) from ``--generator`` (as ``FIDTracker`` does)
+and extracts their features three times after one warm-up batch; the median is reported. Compare with the
 ``fid_seconds`` column of a run's ``history.csv`` (``train_gan.py --fid-every 1 --fid-images
 320``): that is the same work inside the training process.
 """

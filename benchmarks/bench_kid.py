@@ -5,8 +5,8 @@ kernels (the way before), at the set sizes FID tracking and scoring use.
 
 Random non-negative 2048-d features (Gamma(0.5, 0.5), like Inception's pool3) of N generated
 against 1341 real (train/NORMAL), KID's defaults (100 subsets of min(1000, N)); the median of
-three calls of each way, both ways in this one process, and their largest relative
-difference. One ``key=value`` line per size.
+three calls of each way, both ways in this one process, and the relative difference of
+their KIDs. One ``key=value`` line per size.
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ arms duplicate, class-weight, standard, mixup and gan+standard, each against a h
 import dataclasses
 import json
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -191,7 +193,7 @@ def test_the_epoch_budget_gives_small_sets_the_updates_of_large_ones(n_train, ex
     assert epoch_budget(unset, n_train) == EpochBudget(8, 5, 0)  # at most 8, judged from 0
 
 
-COMMITTED_FULL_SIZE = "results/cpu-classifier/pooled"
+COMMITTED_FULL_SIZE = Path(__file__).resolve().parents[1] / "results/cpu-classifier/pooled"
 
 
 def _v2_config(**changes):
@@ -239,7 +241,11 @@ def test_a_reused_run_is_copied_with_where_it_came_from_and_a_different_one_refu
     same = dataclasses.replace(asked, min_updates=None)
     run_dir = tmp_path / "study" / "none-s0"
     missing = tmp_path / "nothing-here"
-    assert reuse_finished_run(same, run_dir, [str(missing), str(source)]) == source / "none-s0"
+    unfinished = tmp_path / "unfinished"  # metrics.json without the rest: not a finished run.
+    (unfinished / "none-s0").mkdir(parents=True)
+    (unfinished / "none-s0" / "metrics.json").write_text("{}")
+    assert reuse_finished_run(same, run_dir, [str(missing), str(unfinished), str(source)]) == \
+        source / "none-s0"
     copied = read_json(run_dir / "config.json")
     assert copied == {**stored, "reused_from": str((source / "none-s0").resolve())}
     for name in REUSED_FILES[1:]:

@@ -550,7 +550,8 @@ def reuse_mismatch(stored: dict, config: ClassifierRunConfig) -> str | None:
                                  if not k.endswith("_added"))
     theirs, mine = {**defaults, **stored}, to_jsonable(config)
     for key in REUSE_IDENTITY:
-        if key == "data" and Path(theirs[key]).resolve() == Path(mine[key]).resolve():
+        if key == "data" and theirs[key] and mine[key] and \
+                Path(theirs[key]).resolve() == Path(mine[key]).resolve():
             continue
         if key == "min_updates" and theirs[key] is None:
             n_train = sum(stored.get("train_counts", {}).values())
@@ -573,8 +574,8 @@ def reuse_finished_run(config: ClassifierRunConfig, run_dir: Path,
     returns that folder, or None (each refused one printed with its reason)."""
     for source in sources:
         found = Path(source) / f"{config.method}-s{config.seed}"
-        if not (found / "metrics.json").is_file():
-            continue
+        if not all((found / name).is_file() for name in REUSED_FILES):
+            continue  # Not a finished run (metrics.json marks one; a copy takes all four).
         stored = read_json(found / "config.json")
         why = reuse_mismatch(stored, config)
         if why:
