@@ -21,6 +21,7 @@ import signal
 import sys
 import tempfile
 import threading
+from pathlib import Path
 from typing import Callable, Sequence
 
 EXIT_USER_ERROR = 2
@@ -210,6 +211,17 @@ def class_cap(text: str) -> tuple[str, int]:
 
 
 class_cap.__name__ = "cap"
+
+
+def existing_folder(text: str) -> str:
+    """An argparse type: a folder that exists (``--reuse``: a mistyped one would reuse
+    nothing, silently)."""
+    if not Path(text).is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is not a folder")
+    return text
+
+
+existing_folder.__name__ = "folder"
 
 
 def class_caps(caps: Sequence[tuple[str, int]]) -> tuple[tuple[str, int], ...]:

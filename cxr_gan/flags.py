@@ -92,7 +92,7 @@ SHARED: dict[str, dict[str, Any]] = {
     "--cap": list_flag(cli.class_cap, default=[], metavar="CLASS=N",
                        help="at most N training images of CLASS (e.g. NORMAL=100: the minority "
                             "made scarce, the others whole; default: none)"),
-    "--reuse": list_flag(str, default=[], metavar="DIR",
+    "--reuse": list_flag(cli.existing_folder, default=[], metavar="DIR",
                          help="folders of finished classifier runs (DIR/METHOD-sSEED/, as "
                               "train_classifier.py writes them; default: none): a run made "
                               "with the same options is copied instead of trained again"),

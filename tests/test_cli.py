@@ -127,6 +127,8 @@ def test_lists_take_spaces_and_commas():
     (["--seeds", "0", "0"], "argument --seeds: '0' is given twice"),
     (["--seeds", "0,,1"], "argument --seeds: an empty value in '0,,1'"),
     (["--augment", "warp"], "argument --augment: invalid value 'warp'"),
+    (["--reuse", "no-such-folder"], "invalid value 'no-such-folder' (no-such-folder is not a "
+                                    "folder)"),
 ])
 def test_every_list_flag_refuses_duplicates_empties_and_bad_items(argv, message, capsys):
     with pytest.raises(SystemExit) as stopped:
