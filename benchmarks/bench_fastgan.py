@@ -7,7 +7,8 @@ The budget (issue 24): the full run in at most 60 minutes of training on a 2-cor
 candidate is the `fastgan` preset (hinge, spectral norm in D, DiffAugment colour +
 translation, EMA, L1 reconstruction) with the widths and batch in its label (ngf = ndf = the
 reference code's 64 times the fraction); `fit` over the project's indexed batches, random uint8
-images, 3 warm-up steps, then the median of 3 timings of 10 steps (as bench_efficient.py).
+images, 3 warm-up steps and one untimed call of 10, then the median of 3 timings of 10 steps
+(as bench_efficient.py).
 FLOPs: ``cxr_gan.gan.flops`` (matrix products only) plus the decoders' share on the real batch.
 """
 

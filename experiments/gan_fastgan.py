@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Generators under one CPU budget: `efficient`, `efficient` for twice its updates, `fastgan`,
-`fastgan` without the reconstruction term, and `fastgan` with R1 or LeCam, on the official train/NORMAL
-images (1341, ``--exclude-validation none``, as the committed `efficient` run).
+`fastgan` without the reconstruction term, and `fastgan` with R1 or LeCam, on the official
+train/NORMAL images (1341, ``--exclude-validation none``, as the committed `efficient` run).
 
     python experiments/gan_fastgan.py --data ../shared/data/chest_xray --minutes 60 \\
         --speeds benchmarks/results/cpu-YYYYMMDD.jsonl --arms fastgan --seeds 0
@@ -143,16 +143,38 @@ def write_comparison(out: Path) -> None:
     from cxr_gan.io import markdown_table
 
     rows = []
-    for arm in ARMS:
-        for folder in sorted(out.glob(f"{arm}-s*")):
-            seed = int(folder.name.rsplit("-s", 1)[1])
-            if (folder / "ceiling-generator.json").is_file():
-                rows.append(summary_row(arm, seed, folder))
+    for folder in scored_folders(out):
+        arm, seed = folder.name.rsplit("-s", 1)
+        rows.append(summary_row(arm, int(seed), folder))
     header = ["arm", "seed", "updates", "training min", "CPU", "FID-768", "FID-2048", "KID",
               "precision", "recall", "precision (equal sizes)", "recall (equal sizes)",
               "copies", "near-copies"]
-    (out / "comparison.md").write_text(markdown_table(header, rows, align="llrrlrrrrrrrrr")
-                                       + "\n")
+    curves = [curve_row(folder) for folder in scored_folders(out)]
+    (out / "comparison.md").write_text(
+        markdown_table(header, rows, align="llrrlrrrrrrrrr") + "\n\n"
+        "During training: FID-768 of 500 fixed generated images (`history.csv`):\n\n"
+        + markdown_table(["arm, seed", "FID-768 at each evaluation", "updates there"], curves)
+        + "\n")
+
+
+def scored_folders(out: Path) -> list:
+    """The scored ``ARM-sSEED`` folders in ``out``, in the registry's order of arms."""
+    return [folder for arm in ARMS for folder in sorted(out.glob(f"{arm}-s*"))
+            if (folder / "ceiling-generator.json").is_file()]
+
+
+def curve_row(folder: Path) -> list:
+    """``ARM, seed S``, the in-training FID-768 values and the updates at which each was taken."""
+    with open(folder / "history.csv", newline="") as handle:
+        epochs = list(csv.DictReader(handle))
+    updates, values, points = 0, [], []
+    for row in epochs:
+        updates += int(row["steps"])
+        if row.get("fid_768"):
+            values.append(f"{float(row['fid_768']):.3f}")
+            points.append(str(updates))
+    arm, seed = folder.name.rsplit("-s", 1)
+    return [f"{arm}, seed {seed}", ", ".join(values), ", ".join(points)]
 
 
 if __name__ == "__main__":
