@@ -99,8 +99,7 @@ def summary_row(arm: str, seed: int, out: Path) -> list:
     fid = json.loads((out / "fid-generator.json").read_text())
     ceiling = json.loads((out / "ceiling-generator.json").read_text())
     generated = [r for r in ceiling if r["candidate"].endswith("generated")][0]["scores"]
-    with open(out / "history.csv", newline="") as handle:
-        epochs = list(csv.DictReader(handle))
+    epochs = history(out)
     updates = sum(int(row["steps"]) for row in epochs)
     minutes = sum(float(row["seconds"]) for row in epochs) / 60
     config = json.loads((out / "config.json").read_text())
@@ -142,19 +141,26 @@ def write_comparison(out: Path) -> None:
     """``out/comparison.md``: one row per scored run in ``out`` (any invocation's)."""
     from cxr_gan.io import markdown_table
 
+    folders = scored_folders(out)
     rows = []
-    for folder in scored_folders(out):
+    for folder in folders:
         arm, seed = folder.name.rsplit("-s", 1)
         rows.append(summary_row(arm, int(seed), folder))
     header = ["arm", "seed", "updates", "training min", "CPU", "FID-768", "FID-2048", "KID",
               "precision", "recall", "precision (equal sizes)", "recall (equal sizes)",
               "copies", "near-copies"]
-    curves = [curve_row(folder) for folder in scored_folders(out)]
+    curves = [curve_row(folder) for folder in folders]
     (out / "comparison.md").write_text(
         markdown_table(header, rows, align="llrrlrrrrrrrrr") + "\n\n"
         "During training: FID-768 of 500 fixed generated images (`history.csv`):\n\n"
         + markdown_table(["arm, seed", "FID-768 at each evaluation", "updates there"], curves)
         + "\n")
+
+
+def history(folder: Path) -> list:
+    """The rows of a scored folder's copy of its run's ``history.csv``, one an epoch."""
+    with open(folder / "history.csv", newline="") as handle:
+        return list(csv.DictReader(handle))
 
 
 def scored_folders(out: Path) -> list:
@@ -165,10 +171,8 @@ def scored_folders(out: Path) -> list:
 
 def curve_row(folder: Path) -> list:
     """``ARM, seed S``, the in-training FID-768 values and the updates at which each was taken."""
-    with open(folder / "history.csv", newline="") as handle:
-        epochs = list(csv.DictReader(handle))
     updates, values, points = 0, [], []
-    for row in epochs:
+    for row in history(folder):
         updates += int(row["steps"])
         if row.get("fid_768"):
             values.append(f"{float(row['fid_768']):.3f}")

@@ -335,3 +335,57 @@ def test_a_run_of_other_classes_is_refused_beside_kermany_runs(tmp_path):
 
     with pytest.raises(UserError, match="differ in classes"):
         make_report([tmp_path / "a-s0", tmp_path / "b-s0"])
+
+
+def _gan_fastgan_script():
+    from experiments import gan_fastgan  # The repository root is on pytest's path.
+
+    return gan_fastgan
+
+
+FASTGAN_CANDIDATE = "1/4 widths, batch 8"
+
+
+def test_gan_fastgan_plan_hand_counts(tmp_path):
+    gan_fastgan = _gan_fastgan_script()
+    speeds = tmp_path / "speeds.jsonl"
+    speeds.write_text("\n".join(json.dumps(r) for r in [
+        {"section": "fastgan-preset", "candidate": FASTGAN_CANDIDATE, "seconds_per_update": 2.0},
+        {"section": "fastgan-preset", "candidate": FASTGAN_CANDIDATE, "seconds_per_update": 1.0},
+        {"section": "efficient-preset", "candidate": "1/4 widths, k5, batch 32",
+         "options": "diffaugment+ema", "seconds_per_update": 1.551}]) + "\n")
+    # 30 min at 1.0 s (the newest record) = 1800 updates; 1341 // 8 = 167 an epoch -> 11 epochs.
+    assert gan_fastgan.plan("fastgan", 30, speeds) == {
+        "preset": "fastgan", "flags": [], "seconds_per_update": 1.0, "updates": 1837,
+        "epochs": 11, "fid_every": 3}
+    # int(1800 / 1.551) = 1160, twice = 2320; 1341 // 32 = 41 an epoch -> 57 epochs = 2337.
+    planned = gan_fastgan.plan("efficient-2x", 30, speeds)
+    assert (planned["updates"], planned["epochs"], planned["fid_every"]) == (2337, 57, 15)
+
+
+def _scored_folder(folder, fid_768, fid_at):
+    folder.mkdir(parents=True)
+    scores = {"fid_768": fid_768, "fid_2048": 100.0, "kid_mean": 0.1, "precision": 0.01,
+              "recall": 0.0, "copies": 0, "near_copies": 2}
+    (folder / "fid-generator.json").write_text(json.dumps(scores))
+    (folder / "ceiling-generator.json").write_text(json.dumps(
+        [{"candidate": "671 generated", "scores": {"precision": 0.02, "recall": 0.0}}]))
+    (folder / "config.json").write_text(json.dumps({"versions": {"machine": "CPU X, 2 CPUs"}}))
+    rows = ["epoch,steps,seconds,fid_768"] + [
+        f"{e},10,30,{fid_at.get(e, '')}" for e in (1, 2, 3)]
+    (folder / "history.csv").write_text("\n".join(rows) + "\n")
+
+
+def test_gan_fastgan_comparison_lists_scored_folders_in_the_arms_order(tmp_path):
+    gan_fastgan = _gan_fastgan_script()
+    _scored_folder(tmp_path / "fastgan-lecam-s1", 0.8, {2: 0.9, 3: 0.8})
+    _scored_folder(tmp_path / "efficient-s0", 1.2, {3: 1.2})
+    (tmp_path / "fastgan-s0").mkdir()  # trained, not scored: no row
+    gan_fastgan.write_comparison(tmp_path)
+    text = (tmp_path / "comparison.md").read_text()
+    assert "| efficient | 0 | 30 | 2 | CPU X | 1.200 | 100.0 | 0.100 | 0.010 | 0.000 | 0.020 " \
+           "| 0.000 | 0 | 2 |" in text
+    assert text.index("| efficient | 0 |") < text.index("| fastgan-lecam | 1 |")
+    assert "| fastgan-lecam, seed 1 | 0.900, 0.800 | 20, 30 |" in text
+    assert "| efficient, seed 0 | 1.200 | 30 |" in text
+    assert "fastgan, seed 0" not in text and "| fastgan | 0 |" not in text
