@@ -200,8 +200,8 @@ def _add_study(subs) -> None:
                        help="two classes: the positive class (default: PNEUMONIA where a class "
                             "is so named, else the second in sorted order)")
     study.add_argument("--gan-preset", default=None, metavar="PRESET",
-                       help="each size's generator (default: efficient; phantoms without "
-                            "--data)")
+                       help="each size's generator (default: fastgan-lecam, the best of "
+                            "results/gan-fastgan/; phantoms without --data)")
     study.add_argument("--gan-epochs", type=cli.positive_int, default=None, metavar="N",
                        help="generator epochs (default: as many as give the committed "
                             "generator's 5191 updates at each size)")
@@ -286,11 +286,11 @@ def _report(args) -> int:
 
 def _study(args) -> int:
     from cxr_gan.gan.config import PRESETS
-    from cxr_gan.study.plan import Protocol
+    from cxr_gan.study.plan import GAN_PRESET, Protocol
     from cxr_gan.study.report import write_study_report
     from cxr_gan.study.runner import run_study
 
-    preset = args.gan_preset or ("efficient" if args.data else "phantoms")
+    preset = args.gan_preset or (GAN_PRESET if args.data else "phantoms")
     if preset not in PRESETS:
         raise cli.OptionError(f"--gan-preset {preset!r} is not a preset; the presets are "
                               f"{', '.join(sorted(PRESETS))}.")

@@ -61,6 +61,27 @@ def test_a_study_folder_keeps_its_protocol(tmp_path):
         check_protocol(tmp_path, Protocol(data="D", epochs=20))
 
 
+
+def test_the_generator_options_may_change_until_a_generator_starts(tmp_path):
+    import json
+
+    from cxr_gan.cli import UserError
+
+    check_protocol(tmp_path, Protocol(data="D", gan_preset="efficient"))
+    (tmp_path / "size-250" / "none-s0").mkdir(parents=True)  # A classifier run: no generator.
+    check_protocol(tmp_path, Protocol(data="D", gan_preset="fastgan-lecam", gan_epochs=9))
+    stored = json.loads((tmp_path / "study.json").read_text())
+    assert (stored["gan_preset"], stored["gan_epochs"], stored["epochs"]) == (
+        "fastgan-lecam", 9, 8)
+    check_protocol(tmp_path, Protocol(data="D", gan_preset="efficient"), create=False)
+    assert json.loads((tmp_path / "study.json").read_text()) == stored  # --list writes nothing.
+    (tmp_path / "size-250" / "gan").mkdir()
+    with pytest.raises(UserError, match="a generator has started"):
+        check_protocol(tmp_path, Protocol(data="D", gan_preset="efficient", gan_epochs=9))
+    with pytest.raises(UserError, match="epochs = 8; this command asks for 20"):
+        check_protocol(tmp_path, Protocol(data="D", epochs=20, gan_preset="fastgan-lecam",
+                                          gan_epochs=9))
+
 def test_the_time_left_is_the_median_of_finished_runs_of_its_kind():
     from cxr_gan.study.runner import estimate_seconds, remaining_estimate
 

@@ -34,11 +34,15 @@ GAN_UPDATES = 179 * 29
 # Every classifier run's floor (train_classifier.py --min-updates): the committed full-size
 # protocol's updates, 8 epochs x 132 batches of 32 of the pooled split's 4216 training images.
 CLASSIFIER_MIN_UPDATES = 8 * 132
+# Each size's generator on real data: the best preset of results/gan-fastgan/.
+GAN_PRESET = "fastgan-lecam"
 # The protocol fields a study keeps for all its runs (study.json); sizes, methods and seeds may
 # grow between calls.
 PROTOCOL_FIELDS = ("data", "split", "split_seed", "epochs", "min_updates", "image_size",
                    "batch_size", "gan_preset", "gan_epochs", "gan_batch_size", "patient_pattern",
                    "positive")
+# The generator's fields: they may change while no generator of the study has started.
+GAN_FIELDS = ("gan_preset", "gan_epochs", "gan_batch_size")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,7 +89,7 @@ class Protocol:
     min_updates: int | None = CLASSIFIER_MIN_UPDATES
     image_size: int = 224
     batch_size: int = 32
-    gan_preset: str = "efficient"
+    gan_preset: str = GAN_PRESET
     gan_epochs: int | None = None  # None: GAN_UPDATES updates at each size
     gan_batch_size: int | None = None
     patient_pattern: str | None = None
@@ -201,7 +205,8 @@ def resume_command(run: Run, out: Path) -> list[str]:
 
 def check_protocol(out: Path, protocol: Protocol, create: bool = True) -> None:
     """Writes ``study.json`` on the first call (when ``create``); refuses a later call with
-    another protocol.
+    another protocol, except for the generator's fields while no size's generator has a
+    folder (then ``study.json`` takes the new values).
 
     Raises:
         UserError: Names the field, both values and the fix.
@@ -216,9 +221,17 @@ def check_protocol(out: Path, protocol: Protocol, create: bool = True) -> None:
             write_json(path, asked)
         return
     stored = json.loads(path.read_text())
-    for key in PROTOCOL_FIELDS:
-        if stored.get(key) != asked.get(key):
-            raise UserError(
-                f"{out} holds a study with {key} = {stored.get(key)!r}; this command asks for "
-                f"{asked.get(key)!r}. Its runs would mix two protocols: give the study's "
-                "options (study.json), or a new --out. Sizes, methods and seeds may change.")
+    differ = [key for key in PROTOCOL_FIELDS if stored.get(key) != asked.get(key)]
+    generators = sorted(Path(out).glob("*/gan"))
+    if differ and set(differ) <= set(GAN_FIELDS) and not generators:
+        if create:  # No run used the generator's options yet: the study takes the new ones.
+            write_json(path, {**stored, **{key: asked.get(key) for key in differ}})
+        return
+    for key in differ:
+        started = (f" (a generator has started: {generators[0]})"
+                   if key in GAN_FIELDS and generators else "")
+        raise UserError(
+            f"{out} holds a study with {key} = {stored.get(key)!r}; this command asks for "
+            f"{asked.get(key)!r}{started}. Its runs would mix two protocols: give the study's "
+            "options (study.json), or a new --out. Sizes, methods and seeds may change, and "
+            "the generator's options until a generator starts.")
