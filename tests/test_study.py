@@ -109,7 +109,7 @@ def test_the_lock_probe_names_a_live_holder_and_creates_nothing(tmp_path):
     assert lock_holder(tmp_path / "run") is None  # Released: free.
 
 
-def _write_run(folder, method, seed, labels, probabilities):
+def _write_run(folder, method, seed, labels, probabilities, machine=None):
     from cxr_gan.evaluation.metrics import classification_metrics
 
     folder.mkdir(parents=True)
@@ -125,8 +125,19 @@ def _write_run(folder, method, seed, labels, probabilities):
         "method": method, "seed": seed, "split": "pooled", "split_seed": 0, "data": "D",
         "synthetic": False, "image_size": 32, "epochs": 1, "classes": ["NORMAL", "PNEUMONIA"],
         "train_counts": {"NORMAL": 30, "PNEUMONIA": 60}, "validation_images": 10,
-        "test_images": len(labels)}))
+        "test_images": len(labels), **({"versions": {"machine": machine}} if machine else {})}))
 
+
+
+def test_the_reports_provenance_names_every_machine_with_its_runs(tmp_path):
+    from cxr_gan.study.report import load_study, provenance
+
+    labels, p = np.array([0, 1, 0, 1]), np.array([0.2, 0.8, 0.6, 0.9])
+    _write_run(tmp_path / "size-4" / "none-s0", "none", 0, labels, p, machine="Zen 1")
+    assert provenance(load_study(tmp_path)).endswith("| machine: Zen 1")
+    _write_run(tmp_path / "size-4" / "none-s1", "none", 1, labels, p, machine="Zen 4")
+    _write_run(tmp_path / "size-4" / "flip-s0", "flip", 0, labels, p, machine="Zen 4")
+    assert provenance(load_study(tmp_path)).endswith("| machines: Zen 4 (2 runs); Zen 1 (1 run)")
 
 def test_the_report_of_a_hand_made_study(tmp_path):
     from cxr_gan.study.report import write_study_report

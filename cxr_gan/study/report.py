@@ -12,6 +12,8 @@ size that says what the intervals allow and nothing more.
 
 from __future__ import annotations
 
+import collections
+
 from pathlib import Path
 
 import numpy as np
@@ -116,8 +118,18 @@ def provenance(sizes: dict) -> str:
     return (f"data: {config['data']}{synthetic} | classes: {', '.join(run['classes'])} | split: "
             f"{config['split']} (seed {config['split_seed']}), test set fixed: "
             f"{config['test_images']} images | classifier: Fig. 7, {config['image_size']} px, "
-            f"{_budget(config)} | machine: "
-            f"{config.get('versions', {}).get('machine', 'see progress.jsonl')}")
+            f"{_budget(config)} | {_machines(sizes)}")
+
+
+def _machines(sizes: dict) -> str:
+    """Every machine the runs were made on, with its runs (a study may span several)."""
+    found = collections.Counter(
+        run["config"].get("versions", {}).get("machine", "not recorded (see progress.jsonl)")
+        for methods in sizes.values() for runs in methods.values() for run in runs)
+    if len(found) == 1:
+        return f"machine: {next(iter(found))}"
+    return "machines: " + "; ".join(f"{name} ({n} run{'s' * (n > 1)})"
+                                   for name, n in found.most_common())
 
 
 def _budget(config: dict) -> str:
