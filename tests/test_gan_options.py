@@ -68,7 +68,6 @@ def test_the_efficient_preset_is_the_paper_design_at_a_quarter_width():
     assert efficient.options.diffaugment == ALL and efficient.options.ema_decay == 0.999
 
 
-
 def test_the_fastgan_lecam_preset_is_fastgan_with_lecam_at_its_published_weight():
     fastgan, lecam = PRESETS["fastgan"], PRESETS["fastgan-lecam"]
     assert lecam.options.lecam == 0.3 and fastgan.options.lecam == 0.0
@@ -78,6 +77,7 @@ def test_the_fastgan_lecam_preset_is_fastgan_with_lecam_at_its_published_weight(
     assert back == fastgan  # Nothing else differs.
     assert any(s.startswith("lecam=0.3") for s in lecam.options.sources)
     assert preset_from_dict(json.loads(json.dumps(to_jsonable(lecam)))) == lecam
+
 
 def test_critic_batches_keep_the_plain_dcgan_batch_as_their_first_slice():
     images = np.random.default_rng(0).integers(0, 256, (40, 16, 16, 1), dtype=np.uint8)

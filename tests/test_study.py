@@ -61,7 +61,6 @@ def test_a_study_folder_keeps_its_protocol(tmp_path):
         check_protocol(tmp_path, Protocol(data="D", epochs=20))
 
 
-
 def test_the_generator_options_may_change_until_a_generator_starts(tmp_path):
     import json
 
@@ -69,6 +68,9 @@ def test_the_generator_options_may_change_until_a_generator_starts(tmp_path):
 
     check_protocol(tmp_path, Protocol(data="D", gan_preset="efficient"))
     (tmp_path / "size-250" / "none-s0").mkdir(parents=True)  # A classifier run: no generator.
+    with pytest.raises(UserError, match="positive = None; this command asks for 'NORMAL'"):
+        # The refused field is named, not the generator's field that may change.
+        check_protocol(tmp_path, Protocol(data="D", gan_preset="fastgan-lecam", positive="NORMAL"))
     check_protocol(tmp_path, Protocol(data="D", gan_preset="fastgan-lecam", gan_epochs=9))
     stored = json.loads((tmp_path / "study.json").read_text())
     assert (stored["gan_preset"], stored["gan_epochs"], stored["epochs"]) == (
@@ -81,6 +83,7 @@ def test_the_generator_options_may_change_until_a_generator_starts(tmp_path):
     with pytest.raises(UserError, match="epochs = 8; this command asks for 20"):
         check_protocol(tmp_path, Protocol(data="D", epochs=20, gan_preset="fastgan-lecam",
                                           gan_epochs=9))
+
 
 def test_the_time_left_is_the_median_of_finished_runs_of_its_kind():
     from cxr_gan.study.runner import estimate_seconds, remaining_estimate
@@ -128,7 +131,6 @@ def _write_run(folder, method, seed, labels, probabilities, machine=None):
         "test_images": len(labels), **({"versions": {"machine": machine}} if machine else {})}))
 
 
-
 def test_the_reports_provenance_names_every_machine_with_its_runs(tmp_path):
     from cxr_gan.study.report import load_study, provenance
 
@@ -138,6 +140,7 @@ def test_the_reports_provenance_names_every_machine_with_its_runs(tmp_path):
     _write_run(tmp_path / "size-4" / "none-s1", "none", 1, labels, p, machine="Zen 4")
     _write_run(tmp_path / "size-4" / "flip-s0", "flip", 0, labels, p, machine="Zen 4")
     assert provenance(load_study(tmp_path)).endswith("| machines: Zen 4 (2 runs); Zen 1 (1 run)")
+
 
 def test_the_report_of_a_hand_made_study(tmp_path):
     from cxr_gan.study.report import write_study_report

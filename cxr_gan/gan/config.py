@@ -417,6 +417,7 @@ PRESETS["fastgan-lecam"] = dataclasses.replace(
             + _LECAM_SOURCE,)),
 )
 
+
 def epochs_for_updates(preset: str, updates: int, n_images: int,
                        batch_size: int | None = None) -> int:
     """The fewest epochs that give ``updates`` generator updates on ``n_images`` training

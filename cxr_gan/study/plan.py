@@ -223,15 +223,14 @@ def check_protocol(out: Path, protocol: Protocol, create: bool = True) -> None:
     stored = json.loads(path.read_text())
     differ = [key for key in PROTOCOL_FIELDS if stored.get(key) != asked.get(key)]
     generators = sorted(Path(out).glob("*/gan"))
-    if differ and set(differ) <= set(GAN_FIELDS) and not generators:
-        if create:  # No run used the generator's options yet: the study takes the new ones.
-            write_json(path, {**stored, **{key: asked.get(key) for key in differ}})
-        return
-    for key in differ:
-        started = (f" (a generator has started: {generators[0]})"
-                   if key in GAN_FIELDS and generators else "")
+    refused = [key for key in differ if key not in GAN_FIELDS or generators]
+    if refused:
+        key = refused[0]
+        started = f" (a generator has started: {generators[0]})" if key in GAN_FIELDS else ""
         raise UserError(
             f"{out} holds a study with {key} = {stored.get(key)!r}; this command asks for "
             f"{asked.get(key)!r}{started}. Its runs would mix two protocols: give the study's "
             "options (study.json), or a new --out. Sizes, methods and seeds may change, and "
             "the generator's options until a generator starts.")
+    if differ and create:  # No run used the generator's options yet: the study takes them.
+        write_json(path, {**stored, **{key: asked.get(key) for key in differ}})

@@ -13,7 +13,6 @@ size that says what the intervals allow and nothing more.
 from __future__ import annotations
 
 import collections
-
 from pathlib import Path
 
 import numpy as np
