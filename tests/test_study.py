@@ -163,6 +163,32 @@ def test_the_report_of_a_hand_made_study(tmp_path):
     assert (tmp_path / "report" / "learning_curve.png").stat().st_size > 0
 
 
+def test_the_reports_run_table_names_the_kept_epoch_and_the_cpu_seconds(tmp_path):
+    from cxr_gan.study.report import RUN_HEADER, write_study_report
+
+    labels, p = np.array([0, 1, 0, 1]), np.array([0.2, 0.8, 0.6, 0.9])  # 3 of 4 right.
+    run = tmp_path / "size-4" / "none-s0"
+    _write_run(run, "none", 0, labels, p, machine="Zen 5")
+    config = json.loads((run / "config.json").read_text())
+    config.update(epochs_run=5, epoch_budget={"epochs": 9, "patience": 2, "start_from_epoch": 2})
+    (run / "config.json").write_text(json.dumps(config))
+    # Epoch 1 has the lowest loss, but early stopping judges from epoch 2: it keeps epoch 3.
+    (run / "history.csv").write_text("epoch,val_loss\n0,0.9\n1,0.1\n2,0.5\n3,0.3\n4,0.3\n")
+    _write_run(tmp_path / "size-4" / "flip-s0", "flip", 0, labels, p)  # No history, no record.
+    (tmp_path / "progress.jsonl").write_text("\n".join(json.dumps(r) for r in [
+        {"run": "size-4 none seed 0", "method": "none", "cpu_seconds": 12.5, "returncode": 1},
+        {"run": "size-4 none seed 0", "method": "none", "cpu_seconds": 40.4, "returncode": 0},
+        {"run": "size-4 flip seed 0", "method": "flip", "cpu_seconds": 3.0, "returncode": 0,
+         "reused": True}]) + "\n")
+    text = write_study_report(tmp_path).read_text()
+    assert "| size-4 | none | 0 | 75.0 | 75.0 | 100.0 | 5 of 9 | 3 | 40 | Zen 5 |" in text
+    assert "| size-4 | flip | 0 | 75.0 | 75.0 | 100.0 |  |  |  |  |" in text
+    rows = list(csv.DictReader(open(tmp_path / "report" / "runs.csv")))
+    assert tuple(rows[0]) == RUN_HEADER and [r["method"] for r in rows] == ["flip", "none"]
+    assert (rows[1]["kept_epoch"], rows[1]["cpu_seconds"], rows[0]["cpu_seconds"]) == (
+        "3", "40.4", "")
+
+
 @pytest.mark.slow
 def test_a_killed_study_resumes_without_redoing_its_finished_runs(tmp_path):
     out = tmp_path / "study"

@@ -203,6 +203,15 @@ def resume_command(run: Run, out: Path) -> list[str]:
             "--resume", "--verbose", "2"]
 
 
+def read_progress(out: Path) -> list[dict]:
+    """The records of ``out/progress.jsonl``, one a finished run (wall and CPU seconds,
+    machine), oldest first."""
+    path = Path(out) / "progress.jsonl"
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
 def check_protocol(out: Path, protocol: Protocol, create: bool = True) -> None:
     """Writes ``study.json`` on the first call (when ``create``); refuses a later call with
     another protocol, except for the generator's fields while no size's generator has a

@@ -7,6 +7,7 @@ size that says what the intervals allow and nothing more.
 
     OUT/report/study.md   the tables and verdicts with their provenance
     OUT/report/study.csv  one row per size and arm
+    OUT/report/runs.csv   one row per run: its scores, epochs, kept epoch, CPU seconds, machine
     OUT/report/learning_curve.png
 """
 
@@ -16,12 +17,14 @@ import collections
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from cxr_gan.classifier.augment import uses_generator
 from cxr_gan.cli import UserError
 from cxr_gan.evaluation.metrics import arm_interval, mcnemar_exact, method_difference
 from cxr_gan.evaluation.report import class_scores, correct_answers, load_run
 from cxr_gan.io import atomic_write_text, markdown_table, read_json, write_csv
+from cxr_gan.study.plan import read_progress
 
 KEYS = ("accuracy", "balanced_accuracy", "auc")
 
@@ -89,6 +92,63 @@ def comparisons(sizes: dict) -> list[dict]:
     return found
 
 
+def kept_epoch(run_dir: Path, config: dict) -> int | None:
+    """The epoch whose weights a run kept: the lowest validation loss (the first, on a tie)
+    from the epoch early stopping starts judging on; Keras restores it when training ends."""
+    path = Path(run_dir) / "history.csv"
+    if not path.is_file():
+        return None
+    history = pd.read_csv(path)
+    start = (config.get("epoch_budget") or {}).get("start_from_epoch", 0)
+    judged = history[history["epoch"] >= start] if "val_loss" in history else history.iloc[:0]
+    return int(judged.loc[judged["val_loss"].idxmin(), "epoch"]) if len(judged) else None
+
+
+RUN_HEADER = ("size", "method", "seed", "accuracy", "balanced_accuracy", "auc", "epochs_run",
+              "epoch_budget", "kept_epoch", "cpu_seconds", "machine")
+
+
+def run_rows(out: Path, sizes: dict) -> list[dict]:
+    """One row per run in the order of ``arm_rows``; its CPU seconds from ``progress.jsonl``
+    (none for a run copied by ``--reuse``: its seconds are no training)."""
+    seconds = {r["run"]: r["cpu_seconds"] for r in read_progress(out)
+               if r.get("returncode") == 0 and not r.get("reused") and r.get("method")}
+    rows = []
+    for arm in arm_rows(sizes):
+        for run in sorted(sizes[arm["size"]][arm["method"]], key=lambda r: r["config"]["seed"]):
+            config, metrics = run["config"], run["metrics"]
+            rows.append({
+                "size": arm["size"], "method": arm["method"], "seed": config["seed"],
+                "accuracy": metrics["accuracy"], "balanced_accuracy": _balanced(run),
+                "auc": metrics.get("auc"), "epochs_run": config.get("epochs_run"),
+                "epoch_budget": (config.get("epoch_budget") or {}).get("epochs"),
+                "kept_epoch": kept_epoch(run["dir"], config),
+                "cpu_seconds": seconds.get(f"{arm['size']} {arm['method']} seed {config['seed']}"),
+                "machine": config.get("versions", {}).get("machine")})
+    return rows
+
+
+def _run_lines(rows: list[dict]) -> list[str]:
+    def text(value, form="{}"):
+        return "" if value is None or value != value else form.format(value)
+
+    def percent(value):
+        return text(None if value is None else 100 * value, "{:.1f}")
+
+    table = [[r["size"], r["method"], r["seed"], percent(r["accuracy"]),
+              percent(r["balanced_accuracy"]), percent(r["auc"]),
+              text(r["epochs_run"]) + (f" of {r['epoch_budget']}" if r["epoch_budget"] else ""),
+              text(r["kept_epoch"]),
+              text(r["cpu_seconds"], "{:.0f}"), text(r["machine"])] for r in rows]
+    header = ("size", "method", "seed", "accuracy", "balanced accuracy", "ROC AUC",
+              "epochs run (at most)", "epoch kept", "CPU s", "machine")
+    return ["", "## Runs", "", "Each run: its scores on the test set (percent); the epochs it "
+            "ran of its budget; the epoch whose weights it kept (the lowest validation loss once "
+            "early stopping judges); its process's CPU seconds (`progress.jsonl`; they compare "
+            "on one machine only).", "",
+            *markdown_table(header, table, "llrrrrlrrl").split("\n")]
+
+
 def _balanced(run: dict) -> float:
     metrics = run["metrics"]
     return metrics.get("balanced_accuracy", metrics.get("auc_thresholded"))
@@ -144,7 +204,8 @@ def _cell(row: dict, key: str) -> str:
     return f"{100 * row[key]:.1f} [{100 * row[f'{key}_low']:.1f}, {100 * row[f'{key}_high']:.1f}]"
 
 
-def render(sizes: dict, rows: list[dict], compared: list[dict], gan_note: str) -> str:
+def render(sizes: dict, rows: list[dict], compared: list[dict], gan_note: str,
+           runs: list[dict]) -> str:
     lines = ["# Learning-curve study", ""]
     first = next(iter(next(iter(sizes.values())).values()))[0]
     if first["config"]["synthetic"]:
@@ -175,6 +236,7 @@ def render(sizes: dict, rows: list[dict], compared: list[dict], gan_note: str) -
                                  "accuracy", "McNemar p"), table, "llllll").split("\n")
         lines += ["", "## Verdicts", ""]
         lines += [f"- {c['size']}: {verdict(c)}" for c in compared]
+    lines += _run_lines(runs)
     lines += ["", "Figure: learning_curve.png."]
     return "\n".join(lines) + "\n"
 
@@ -201,8 +263,10 @@ def write_study_report(out: Path | str) -> Path:
     compared = comparisons(sizes)
     folder = out / "report"
     folder.mkdir(parents=True, exist_ok=True)
-    text = render(sizes, rows, compared, gan_note(out, sizes))
+    runs = run_rows(out, sizes)
+    text = render(sizes, rows, compared, gan_note(out, sizes), runs)
     atomic_write_text(folder / "study.md", text)
+    write_csv(folder / "runs.csv", RUN_HEADER, ([r[h] for h in RUN_HEADER] for r in runs))
     header = ["size", "training_images", "method", "runs"] + [
         f"{k}{s}" for k in KEYS for s in ("", "_low", "_high")]
     write_csv(folder / "study.csv", header, ([r.get(h, "") for h in header] for r in rows))

@@ -21,7 +21,7 @@ from typing import Sequence
 
 from cxr_gan.cli import UserError
 from cxr_gan.study.plan import (Protocol, Run, Size, check_protocol, command, gan_epochs,
-                                make_plan, resume_command)
+                                make_plan, read_progress, resume_command)
 
 POLL_SECONDS = 2.0
 WAIT_FOR_OTHERS_SECONDS = 30.0
@@ -73,13 +73,6 @@ def check_generator_sizes(protocol: Protocol, counts: dict) -> None:
                 f"validation shares), fewer than one real batch ({real_batch}) of preset "
                 f"{protocol.gan_preset!r}. Give a smaller --gan-batch-size, a larger size, or "
                 "leave the GAN methods out.")
-
-
-def read_progress(out: Path) -> list[dict]:
-    path = Path(out) / "progress.jsonl"
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def _kind(run: Run) -> str:
