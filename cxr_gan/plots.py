@@ -33,7 +33,8 @@ def image_grid(images: np.ndarray, columns: int) -> np.ndarray:
     grid = np.full((rows * (height + 1) - 1, columns * (width + 1) - 1), 255, dtype=np.uint8)
     for index, image in enumerate(images):
         r, c = divmod(index, columns)
-        grid[r * (height + 1):r * (height + 1) + height, c * (width + 1):c * (width + 1) + width] = image
+        top, left = r * (height + 1), c * (width + 1)
+        grid[top:top + height, left:left + width] = image
     return grid
 
 
@@ -80,7 +81,7 @@ def plot_gan_history(history: Sequence[Mapping[str, float]], provenance: str,
     acc_axis.set_ylabel("discriminator accuracy")
     acc_axis.set_title("discriminator accuracy")
     acc_axis.legend()
-    figure.suptitle("DCGAN training (cf. paper Fig. 6)")
+    figure.suptitle("GAN training (cf. paper Fig. 6; the preset is in the line below)")
     figure.text(0.5, -0.02, provenance, ha="center", fontsize=7, wrap=True)
     _save(figure, path)
 

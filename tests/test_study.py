@@ -151,15 +151,18 @@ def test_the_report_of_a_hand_made_study(tmp_path):
     for seed in (0, 1):
         _write_run(tmp_path / "size-100" / f"none-s{seed}", "none", seed, labels, half)
         _write_run(tmp_path / "size-100" / f"gan-s{seed}", "gan", seed, labels, right)
+    # A seed only none has: left out of the comparison (over all seeds gan would be +33.3).
+    _write_run(tmp_path / "size-100" / "none-s2", "none", 2, labels, right)
     text = write_study_report(tmp_path).read_text()
     assert "| size-100 | 100 | gan | 2 | 100.0 [100.0, 100.0] | 100.0 [100.0, 100.0] |" in text
-    assert "| size-100 | 100 | none | 2 | 50.0 [" in text
+    assert "| size-100 | 100 | none | 3 | 66.7 [" in text
     # gan is right on the 20 images none gets wrong (b = 20, c = 0): p = 2 / 2^20.
-    assert "s0 1.91e-06, s1 1.91e-06" in text
+    assert "| s0 1.91e-06, s1 1.91e-06 |" in text
     assert "- size-100: gan beats none (the best arm without a generator) on balanced " \
-           "accuracy: +50.0 points" in text
+           "accuracy: +50.0 points [" in text and "], seeds 0, 1 of both." in text
     rows = list(csv.DictReader(open(tmp_path / "report" / "study.csv")))
-    assert [(r["method"], float(r["accuracy"])) for r in rows] == [("gan", 1.0), ("none", 0.5)]
+    assert [(r["method"], round(float(r["accuracy"]), 4)) for r in rows] == [
+        ("gan", 1.0), ("none", 0.6667)]
     assert (tmp_path / "report" / "learning_curve.png").stat().st_size > 0
 
 
@@ -187,6 +190,27 @@ def test_the_reports_run_table_names_the_kept_epoch_and_the_cpu_seconds(tmp_path
     assert tuple(rows[0]) == RUN_HEADER and [r["method"] for r in rows] == ["flip", "none"]
     assert (rows[1]["kept_epoch"], rows[1]["cpu_seconds"], rows[0]["cpu_seconds"]) == (
         "3", "40.4", "")
+
+
+def test_the_report_names_each_generator_and_its_scores_where_scored(tmp_path):
+    from cxr_gan.study.report import gan_note, load_study
+
+    labels, p = np.array([0, 1]), np.array([0.2, 0.8])
+    for size in ("size-4", "size-8"):
+        _write_run(tmp_path / size / "none-s0", "none", 0, labels, p)
+        (tmp_path / size / "gan").mkdir()
+        (tmp_path / size / "gan" / "config.json").write_text(json.dumps(
+            {"preset": {"name": "fastgan-lecam"}, "epochs": 7, "label": "NORMAL", "seed": 0}))
+    (tmp_path / "size-8" / "gan" / "scores").mkdir()
+    (tmp_path / "size-8" / "gan" / "scores" / "fid.json").write_text(json.dumps(
+        {"n_fake": 100, "n_real": 6, "fid_768": 1.23456, "kid_mean": 0.2, "precision": 0.01,
+         "recall": 0.0, "copies": 0, "near_copies": 3}))
+    assert gan_note(tmp_path, load_study(tmp_path)) == (
+        "Generators (each size its own, trained on that size's images of its class): "
+        "size-4: fastgan-lecam, 7 epochs, class NORMAL, seed 0 (not scored); "
+        "size-8: fastgan-lecam, 7 epochs, class NORMAL, seed 0 (`evaluate.py score`, 100 "
+        "generated images against its 6 training images: FID-768 1.235, KID 0.200, precision "
+        "0.010, recall 0.000; memorisation check: 0 copies, 3 near-copies)")
 
 
 @pytest.mark.slow

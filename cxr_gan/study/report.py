@@ -69,7 +69,8 @@ def arm_rows(sizes: dict) -> list[dict]:
 
 
 def comparisons(sizes: dict) -> list[dict]:
-    """Per size, each GAN arm against the best non-GAN arm by mean balanced accuracy."""
+    """Per size, each GAN arm against the best non-GAN arm by mean balanced accuracy, on the
+    seeds both have."""
     found = []
     for size, by_method in sizes.items():
         plain = {m: runs for m, runs in by_method.items() if not uses_generator(m)}
@@ -78,15 +79,21 @@ def comparisons(sizes: dict) -> list[dict]:
             continue
         labels = correct_answers(next(iter(plain.values()))[0])[1]
         best = max(sorted(plain), key=lambda m: np.mean([_balanced(r) for r in plain[m]]))
-        for method, runs in sorted(gans.items()):
+        by_seed = {r["config"]["seed"]: r for r in plain[best]}
+        for method, all_runs in sorted(gans.items()):
+            # The seeds both arms have: a seed fixes the validation share and the start, and
+            # moves every arm together (results/study/), so unmatched seeds would confound.
+            runs = [r for r in all_runs if r["config"]["seed"] in by_seed]
+            if not runs:
+                continue
+            against = [by_seed[r["config"]["seed"]] for r in runs]
             result = method_difference([correct_answers(r)[0] for r in runs],
-                                       [correct_answers(r)[0] for r in plain[best]], labels)
-            by_seed = {r["config"]["seed"]: r for r in plain[best]}
+                                       [correct_answers(r)[0] for r in against], labels)
             p_values = {r["config"]["seed"]: mcnemar_exact(
-                correct_answers(r)[0], correct_answers(by_seed[r["config"]["seed"]])[0])["p_value"]
-                for r in runs if r["config"]["seed"] in by_seed}
+                correct_answers(r)[0], correct_answers(b)[0])["p_value"]
+                for r, b in zip(runs, against)}
             found.append({"size": size, "gan_method": method, "against": best,
-                          "runs": len(runs), "against_runs": len(plain[best]),
+                          "runs": len(runs), "seeds": sorted(p_values),
                           "balanced": result["auc_thresholded"],
                           "accuracy": result["accuracy"], "mcnemar_p": p_values})
     return found
@@ -158,7 +165,7 @@ def verdict(row: dict) -> str:
     """What the balanced-accuracy interval of a GAN arm against the best other arm allows."""
     d = row["balanced"]
     points = f"{100 * d['difference']:+.1f} points [{100 * d['low']:+.1f}, {100 * d['high']:+.1f}]"
-    seeds = f"{row['runs']} and {row['against_runs']} seeds"
+    seeds = f"seed{'s' * (row['runs'] > 1)} {', '.join(map(str, row['seeds']))} of both"
     if d["low"] > 0:
         return (f"{row['gan_method']} beats {row['against']} (the best arm without a generator) "
                 f"on balanced accuracy: {points}, {seeds}.")
@@ -223,8 +230,10 @@ def render(sizes: dict, rows: list[dict], compared: list[dict], gan_note: str,
     if compared:
         lines += ["", "## GAN arms against the best arm without a generator", "",
                   "Difference of the means (GAN arm - best other arm by mean balanced "
-                  "accuracy), points, with the seed-and-image bootstrap interval; McNemar's "
-                  "exact p per seed (the runs of one seed on the same test images).", ""]
+                  "accuracy, over the seeds both have), points, with the seed-and-image "
+                  "bootstrap interval; McNemar's exact p per seed (the runs of one seed on the "
+                  "same test images). The best other arm is chosen on these test images, which "
+                  "favours it a little.", ""]
         table = [[c["size"], c["gan_method"], c["against"],
                   f"{100 * c['balanced']['difference']:+.1f} [{100 * c['balanced']['low']:+.1f}"
                   f", {100 * c['balanced']['high']:+.1f}]",
@@ -242,15 +251,29 @@ def render(sizes: dict, rows: list[dict], compared: list[dict], gan_note: str,
 
 
 def gan_note(out: Path, sizes: dict) -> str:
+    """Each size's generator, and its scores where ``evaluate.py score`` wrote them to
+    ``SIZE/gan/scores/fid.json``."""
     parts = []
     for size in sizes:
         config = Path(out) / size / "gan" / "config.json"
         if config.is_file():
             gan = read_json(config)
             parts.append(f"{size}: {gan['preset']['name']}, {gan['epochs']} epochs, class "
-                         f"{gan['label']}, seed {gan['seed']}")
+                         f"{gan['label']}, seed {gan['seed']}{_gan_scores(config.parent)}")
     return ("Generators (each size its own, trained on that size's images of its class): "
             + "; ".join(parts)) if parts else "No generator in this study."
+
+
+def _gan_scores(gan_dir: Path) -> str:
+    path = gan_dir / "scores" / "fid.json"
+    if not path.is_file():
+        return " (not scored)"
+    fid = read_json(path)
+    return (f" (`evaluate.py score`, {fid['n_fake']} generated images against its "
+            f"{fid['n_real']} training images: FID-768 {fid['fid_768']:.3f}, KID "
+            f"{fid['kid_mean']:.3f}, precision {fid['precision']:.3f}, recall "
+            f"{fid['recall']:.3f}; memorisation check: {fid['copies']} copies, "
+            f"{fid['near_copies']} near-copies)")
 
 
 def write_study_report(out: Path | str) -> Path:
