@@ -4,6 +4,7 @@ refused; one that did not is recorded with zero overlaps; unknown provenance is 
 import dataclasses
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -74,7 +75,8 @@ def test_generated_images_carry_their_generators_provenance(tiny_phantoms, gener
     provenance = json.loads((images / "provenance.json").read_text())
     assert provenance["split"] == "pooled" and provenance["seeds"] == {"0": 4}
     record = _check(tiny_phantoms, gan_images=images, split="pooled", seed=0)
-    assert record["images"] == str(images) and record["overlap_with_test"] == 0
+    assert Path(record["images"]).resolve() == images.resolve() \
+        and not Path(record["images"]).is_absolute() and record["overlap_with_test"] == 0
     learned = set(provenance["training_files"])
     assert any(path.startswith("test/") for path in learned)  # Official test images.
     with pytest.raises(GeneratorLeakError, match="split pooled train/NORMAL"):
@@ -108,6 +110,9 @@ def test_a_classifier_run_records_its_generator(tiny_phantoms, generators, tmp_p
              verbose=0)
     gan = json.loads((out / "gan-s0" / "config.json").read_text())["generator"]
     assert gan["overlap_with_test"] == 0 and gan["run"].endswith("official-less-s0")
+    # Recorded relative to the working directory: no machine's folders in a result file.
+    assert not Path(gan["run"]).is_absolute() and not Path(gan["path"]).is_absolute()
+    assert Path(gan["path"]).resolve() == (generators["official-less-s0"]).resolve()
     assert json.loads((out / "none-s0" / "config.json").read_text())["generator"] is None
 
 

@@ -190,6 +190,10 @@ def test_the_reports_run_table_names_the_kept_epoch_and_the_cpu_seconds(tmp_path
     assert tuple(rows[0]) == RUN_HEADER and [r["method"] for r in rows] == ["flip", "none"]
     assert (rows[1]["kept_epoch"], rows[1]["cpu_seconds"], rows[0]["cpu_seconds"]) == (
         "3", "40.4", "")
+    (run / "history.csv").write_bytes(b"epoch,val_loss\n\xff\xfe\n")  # Damaged: one message.
+    from cxr_gan.cli import UserError
+    with pytest.raises(UserError, match="history.csv cannot be read"):
+        write_study_report(tmp_path)
 
 
 def test_the_report_names_each_generator_and_its_scores_where_scored(tmp_path):

@@ -30,6 +30,7 @@ from typing import Iterable
 from cxr_gan.classifier.augment import uses_generator
 from cxr_gan.cli import UserError
 from cxr_gan.data import datasets
+from cxr_gan.io import recorded_path
 
 
 class GeneratorLeakError(UserError, ValueError):
@@ -180,8 +181,10 @@ def check_generator_leak(config, parts: dict[str, list]) -> dict | None:
             "carry those images' likeness into training. Train a generator on this split: "
             f"python train_gan.py --data {config.data} --split {config.split} --split-seed "
             f"{config.split_seed} --exclude-validation {config.seed} --out RUN")
-    return {"path": provenance["path"], "images": provenance.get("images"),
-            "run": provenance["run"], "split": provenance["split"],
+    run, images = provenance["run"], provenance.get("images")
+    return {"path": recorded_path(provenance["path"]),
+            "images": None if images is None else recorded_path(images),
+            "run": None if run is None else recorded_path(run), "split": provenance["split"],
             "split_seed": provenance["split_seed"],
             "validation_seeds": provenance.get("validation_seeds"),
             "training_images": provenance["training_images"], **found,

@@ -48,8 +48,8 @@ from cxr_gan.data.images import RESIZE_FILTERS, read_grayscale
 from cxr_gan.evaluation.metrics import (bootstrap_intervals, classification_metrics,
                                         multiclass_bootstrap_intervals, multiclass_metrics,
                                         probability_columns)
-from cxr_gan.io import (atomic_write_text, json_text, list_images, read_json, to_jsonable,
-                        write_csv, write_json)
+from cxr_gan.io import (atomic_write_text, json_text, list_images, read_json, recorded_path,
+                        to_jsonable, write_csv, write_json)
 from cxr_gan.rundir import remove_stale_temporaries, run_lock
 
 CHOICES = {
@@ -585,7 +585,7 @@ def reuse_finished_run(config: ClassifierRunConfig, run_dir: Path,
             for name in REUSED_FILES:
                 text = (found / name).read_text(encoding="utf-8")
                 if name == "config.json":
-                    text = json_text({**stored, "reused_from": str(found.resolve())})
+                    text = json_text({**stored, "reused_from": recorded_path(found.resolve())})
                 atomic_write_text(run_dir / name, text)
         return found
     return None

@@ -105,7 +105,11 @@ def kept_epoch(run_dir: Path, config: dict) -> int | None:
     path = Path(run_dir) / "history.csv"
     if not path.is_file():
         return None
-    history = pd.read_csv(path)
+    try:
+        history = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        raise UserError(f"{path} cannot be read ({error}): rerun that classifier run, or "
+                        "remove its folder for the study to train it again.") from None
     start = (config.get("epoch_budget") or {}).get("start_from_epoch", 0)
     judged = history[history["epoch"] >= start] if "val_loss" in history else history.iloc[:0]
     return int(judged.loc[judged["val_loss"].idxmin(), "epoch"]) if len(judged) else None
@@ -115,13 +119,13 @@ RUN_HEADER = ("size", "method", "seed", "accuracy", "balanced_accuracy", "auc", 
               "epoch_budget", "kept_epoch", "cpu_seconds", "machine")
 
 
-def run_rows(out: Path, sizes: dict) -> list[dict]:
-    """One row per run in the order of ``arm_rows``; its CPU seconds from ``progress.jsonl``
-    (none for a run copied by ``--reuse``: its seconds are no training)."""
+def run_rows(out: Path, sizes: dict, arms: list[dict]) -> list[dict]:
+    """One row per run in the order of ``arms`` (``arm_rows``); its CPU seconds from
+    ``progress.jsonl`` (none for a run copied by ``--reuse``: its seconds are no training)."""
     seconds = {r["run"]: r["cpu_seconds"] for r in read_progress(out)
                if r.get("returncode") == 0 and not r.get("reused") and r.get("method")}
     rows = []
-    for arm in arm_rows(sizes):
+    for arm in arms:
         for run in sorted(sizes[arm["size"]][arm["method"]], key=lambda r: r["config"]["seed"]):
             config, metrics = run["config"], run["metrics"]
             rows.append({
@@ -286,7 +290,7 @@ def write_study_report(out: Path | str) -> Path:
     compared = comparisons(sizes)
     folder = out / "report"
     folder.mkdir(parents=True, exist_ok=True)
-    runs = run_rows(out, sizes)
+    runs = run_rows(out, sizes, rows)
     text = render(sizes, rows, compared, gan_note(out, sizes), runs)
     atomic_write_text(folder / "study.md", text)
     write_csv(folder / "runs.csv", RUN_HEADER, ([r[h] for h in RUN_HEADER] for r in runs))
