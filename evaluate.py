@@ -214,6 +214,11 @@ def _add_study(subs) -> None:
                        help="print the remaining runs as commands (for a scheduler) and stop")
     study.add_argument("--report-only", action="store_true",
                        help="write the report from the runs finished so far and stop")
+    study.add_argument("--publish", default=None, metavar="DIR",
+                       help="copy the finished runs' results into DIR (no weights, no figure "
+                            "that shows real images, large tables gzipped; nothing in DIR "
+                            "overwritten), write DIR's report and stop (default: no "
+                            "publishing)")
 
 
 def _refuse_existing(path: Path, what: str) -> None:
@@ -294,6 +299,8 @@ def _study(args) -> int:
     if preset not in PRESETS:
         raise cli.OptionError(f"--gan-preset {preset!r} is not a preset; the presets are "
                               f"{', '.join(sorted(PRESETS))}.")
+    if args.publish:
+        return _publish_study(args.out, args.publish)
     if not args.report_only:
         protocol = Protocol(
             data=args.data, split=args.split, split_seed=args.split_seed, epochs=args.epochs,
@@ -312,6 +319,20 @@ def _study(args) -> int:
                   "again to retry them.", file=sys.stderr)
     print(f"report: {write_study_report(args.out)}")
     return 1 if not args.report_only and failed else 0
+
+
+def _publish_study(out: str, dest: str) -> int:
+    from cxr_gan.study.publish import publish_study
+    from cxr_gan.study.report import write_study_report
+
+    if not (Path(out) / "study.json").is_file():
+        raise cli.MissingInputError(f"{Path(out) / 'study.json'} not found: --out names the "
+                                    "study to publish (the folder evaluate.py study ran in).")
+    counts = publish_study(out, dest)
+    print(f"published into {dest}: {counts['runs']} classifier runs, {counts['generators']} "
+          f"generators, {counts['files']} files, {counts['progress_records']} progress records")
+    print(f"report: {write_study_report(dest)}")
+    return 0
 
 
 def _reader_study(args) -> int:

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import gzip
 import io
 import json
 import os
 import stat
 import tempfile
+import zlib
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -27,6 +29,9 @@ from cxr_gan.cli import BadFileError, MissingInputError
 IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png")
 # Written into the root of the synthetic demo data set; its presence is what makes data synthetic.
 SYNTHETIC_MARKER = "SYNTHETIC_PHANTOMS.json"
+# What reading a damaged text table raises besides the parser's own errors: bad bytes, or a
+# gzipped one that is cut or is not gzip.
+DAMAGED_TABLE_ERRORS = (UnicodeDecodeError, EOFError, gzip.BadGzipFile, zlib.error)
 
 
 def _umask() -> int:
@@ -63,6 +68,25 @@ def atomic_write_bytes(path: Path | str, data: bytes) -> None:
 def atomic_write_text(path: Path | str, text: str) -> None:
     """Writes ``text`` (UTF-8) to ``path`` atomically."""
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def stored_file(folder: Path | str, name: str) -> Path:
+    """``folder/name``, or its gzipped copy ``name.gz`` where only that one is there (committed
+    results keep their large tables gzipped; pandas reads either); ``folder/name`` when neither
+    is, for the caller's message."""
+    plain = Path(folder) / name
+    packed = plain.with_name(plain.name + ".gz")
+    return packed if packed.is_file() and not plain.is_file() else plain
+
+
+def gzip_file(path: Path | str) -> Path:
+    """Replaces ``path`` by ``path.gz``: the same bytes for the same content (no name, no time
+    in the header), written atomically before the original is removed. Returns the new path."""
+    path = Path(path)
+    target = path.with_name(path.name + ".gz")
+    atomic_write_bytes(target, gzip.compress(path.read_bytes(), compresslevel=9, mtime=0))
+    path.unlink()
+    return target
 
 
 def to_jsonable(value: Any) -> Any:

@@ -516,3 +516,25 @@ def test_the_gan_manifest_lists_the_left_out_validation_images(tiny_phantoms):
     used = {row["path"] for row in rows if row["status"] == "used"}
     assert not used & {row["path"] for row in left}
     assert len(used) + len(left) == 24  # Every train/NORMAL file, used or not.
+
+
+def test_a_gzipped_table_is_the_same_bytes_each_time_and_found_in_place_of_the_plain_one(
+        tmp_path):
+    import gzip
+
+    from cxr_gan.io import gzip_file, stored_file
+
+    text = b"path,label,prob_pneumonia\na.jpeg,NORMAL,0.25\n"
+    packed = []
+    for name in ("one", "two"):  # Other folders, other times: one gzip stream.
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "predictions.csv").write_bytes(text)
+        assert stored_file(tmp_path / name, "predictions.csv").name == "predictions.csv"
+        packed.append(gzip_file(tmp_path / name / "predictions.csv"))
+        time.sleep(1.1)  # A header with the time in it would differ.
+    assert packed[0].read_bytes() == packed[1].read_bytes()
+    assert gzip.decompress(packed[0].read_bytes()) == text
+    assert stored_file(tmp_path / "one", "predictions.csv") == packed[0]
+    (tmp_path / "one" / "predictions.csv").write_bytes(text)  # Both there: the plain one.
+    assert stored_file(tmp_path / "one", "predictions.csv").name == "predictions.csv"
+    assert stored_file(tmp_path, "history.csv") == tmp_path / "history.csv"  # Neither.

@@ -285,6 +285,22 @@ def test_a_truncated_predictions_file_is_named(tmp_path):
         make_report([runs / "gan-s0"])
 
 
+def test_a_gzipped_predictions_file_reports_as_the_plain_one_and_a_cut_one_is_named(tmp_path):
+    from cxr_gan.cli import BadFileError
+    from cxr_gan.evaluation.report import load_run
+    from cxr_gan.io import gzip_file
+
+    runs = _two_runs(tmp_path)
+    plain = load_run(runs / "gan-s0")
+    packed = gzip_file(runs / "gan-s0" / "predictions.csv")
+    assert packed.name == "predictions.csv.gz"
+    assert not (runs / "gan-s0" / "predictions.csv").exists()
+    pd.testing.assert_frame_equal(load_run(runs / "gan-s0")["predictions"], plain["predictions"])
+    packed.write_bytes(packed.read_bytes()[:-20])  # Cut before the end of the stream.
+    with pytest.raises(BadFileError, match="predictions.csv.gz"):
+        make_report([runs / "gan-s0"])
+
+
 def _fake_three_class_run(path, method, seed, labels, probabilities, classes=("A", "B", "C"),
                           train_counts=None):
     from cxr_gan.evaluation.metrics import multiclass_metrics

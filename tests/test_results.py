@@ -1,5 +1,6 @@
 """The committed classifier results are what their predictions say: every run's metrics equal a
-recomputation from its predictions.csv, and runs of one split share one test set."""
+recomputation from its predictions.csv (or the predictions.csv.gz it is committed as), and runs
+of one split share one test set."""
 
 import json
 from collections import defaultdict
@@ -8,6 +9,7 @@ import pandas as pd
 import pytest
 
 from cxr_gan.evaluation.metrics import classification_metrics
+from cxr_gan.io import stored_file
 from tests.conftest import REPO
 
 RUNS = sorted((REPO / "results").glob("cpu-classifier/*/*/metrics.json"))
@@ -18,7 +20,7 @@ EXPECTED_TEST_IMAGES = {"pooled": 1172, "pooled-patient": 1176, "official": 624}
                                                              f"{p.parent.name}")
 def test_committed_metrics_equal_a_recomputation_from_the_predictions(metrics_path):
     stored = json.loads(metrics_path.read_text())
-    predictions = pd.read_csv(metrics_path.parent / "predictions.csv")
+    predictions = pd.read_csv(stored_file(metrics_path.parent, "predictions.csv"))
     labels = (predictions["label"] == "PNEUMONIA").to_numpy().astype(int)
     recomputed = classification_metrics(labels, predictions["prob_pneumonia"].to_numpy())
     for key, value in recomputed.items():
@@ -34,7 +36,7 @@ def test_committed_metrics_equal_a_recomputation_from_the_predictions(metrics_pa
 def test_runs_of_one_split_share_one_test_set():
     by_split = defaultdict(set)
     for path in RUNS:
-        paths = tuple(pd.read_csv(path.parent / "predictions.csv")["path"])
+        paths = tuple(pd.read_csv(stored_file(path.parent, "predictions.csv"))["path"])
         by_split[path.parent.parent.name].add(paths)
     assert by_split, "no committed runs found"
     for split, sets in by_split.items():
@@ -53,7 +55,7 @@ def test_three_class_metrics_equal_a_recomputation_from_the_predictions(method):
     run = THREE_CLASS / "classifier" / f"{method}-s0"
     stored = json.loads((run / "metrics.json").read_text())
     classes = tuple(json.loads((run / "config.json").read_text())["classes"])
-    predictions = pd.read_csv(run / "predictions.csv")
+    predictions = pd.read_csv(stored_file(run, "predictions.csv"))
     labels = predictions["label"].map(classes.index).to_numpy()
     probabilities = predictions[[f"prob_{c.lower()}" for c in classes]].to_numpy()
     recomputed = multiclass_metrics(labels, probabilities, classes)  # Every digit: exact.
@@ -70,7 +72,8 @@ def test_three_class_test_set_is_the_pooled_split_of_the_committed_csv(real_data
         pytest.skip(f"the CSV's images are not at {THREE_CLASS / first}")
     test = datasets.split_records(datasets.scan(THREE_CLASS / "kermany3.csv"), "pooled",
                                   seed=0)["test"]
-    predictions = pd.read_csv(THREE_CLASS / "classifier" / "none-s0" / "predictions.csv")
+    run = THREE_CLASS / "classifier" / "none-s0"
+    predictions = pd.read_csv(stored_file(run, "predictions.csv"))
     assert list(zip(predictions["path"], predictions["label"])) == [(r.path, r.label)
                                                                      for r in test]
 
@@ -82,12 +85,13 @@ STUDY_RUNS = sorted((REPO / "results" / "study").glob("protocol-*/*/*/metrics.js
                          ids=lambda p: f"{p.parent.parent.name}/{p.parent.name}")
 def test_the_studys_runs_are_their_predictions_on_the_papers_test_set(metrics_path):
     stored = json.loads(metrics_path.read_text())
-    predictions = pd.read_csv(metrics_path.parent / "predictions.csv")
+    predictions = pd.read_csv(stored_file(metrics_path.parent, "predictions.csv"))
     labels = (predictions["label"] == "PNEUMONIA").to_numpy().astype(int)
     recomputed = classification_metrics(labels, predictions["prob_pneumonia"].to_numpy())
     for key, value in recomputed.items():  # Every digit is written since: exact.
         assert stored[key] == value or (value != value and stored[key] != stored[key]), key
-    pooled = pd.read_csv(RUNS[0].parent.parent.parent / "pooled" / "none-s0" / "predictions.csv")
+    pooled_none = RUNS[0].parent.parent.parent / "pooled" / "none-s0"
+    pooled = pd.read_csv(stored_file(pooled_none, "predictions.csv"))
     assert list(predictions["path"]) == list(pooled["path"])  # The fixed 1172 test images.
     config = json.loads((metrics_path.parent / "config.json").read_text())
     size = metrics_path.parent.parent.name

@@ -290,3 +290,65 @@ def test_a_study_passes_its_reuse_folders_and_a_copied_run_is_no_timing(tmp_path
     records = read_progress(tmp_path / "out")
     assert [r.get("reused", False) for r in records] == [True, False]
     assert estimate_seconds(Run(Size(250), "none", 2), records, 250) == 600.0
+
+
+def _files(folder):
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+
+
+def test_publishing_a_study_copies_its_results_by_name_and_no_weights_or_real_images(tmp_path):
+    import gzip
+    import hashlib
+
+    from cxr_gan.study.publish import publish_study
+
+    out, dest = tmp_path / "out", tmp_path / "published"
+    run, gan = out / "size-250" / "none-s0", out / "size-250" / "gan"
+    unfinished = out / "size-250" / "flip-s0"
+    for name, text in {"study.json": "{}", "progress.jsonl": '{"run": "a"}\n{"run": "b"}\n',
+                       "size-250/none-s0/config.json": "{}", "size-250/none-s0/metrics.json":
+                       "{}", "size-250/none-s0/history.csv": "epoch\n0\n",
+                       "size-250/none-s0/predictions.csv": "path,label\na,NORMAL\n",
+                       "size-250/none-s0/classifier.keras": "weights",
+                       "size-250/none-s0/manifest.csv": "path\n",
+                       "size-250/flip-s0/history.csv": "epoch\n",  # Not finished.
+                       "size-250/gan/config.json": "{}", "size-250/gan/generator.keras": "G",
+                       "size-250/gan/history.csv": "epoch\n0\n",
+                       "size-250/gan/figures/loss_accuracy.png": "png",
+                       "size-250/gan/figures/samples_epoch_0001.png": "real beside fake",
+                       "size-250/gan/checkpoints/ckpt-1.weights.h5": "state",
+                       "size-250/gan/scores/fid.json": "{}",
+                       "size-250/gan/scores/memorization/closest_pairs.png": "real",
+                       "size-250/gan/scores/memorization/memorization.csv": "a,b\n"}.items():
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        (out / name).write_text(text)
+    before = {name: (out / name).read_bytes() for name in _files(out)}
+    (dest).mkdir()
+    (dest / "progress.jsonl").write_text('{"run": "a"}\n')
+    counts = publish_study(out, dest)
+    assert _files(dest) == [
+        "progress.jsonl", "size-250/gan/config.json", "size-250/gan/figures/loss_accuracy.png",
+        "size-250/gan/generator.sha256", "size-250/gan/history.csv.gz",
+        "size-250/gan/scores/fid.json", "size-250/gan/scores/memorization/memorization.csv.gz",
+        "size-250/none-s0/config.json", "size-250/none-s0/history.csv",
+        "size-250/none-s0/metrics.json", "size-250/none-s0/predictions.csv.gz", "study.json"]
+    assert counts == {"runs": 1, "generators": 1, "files": 11, "progress_records": 1}
+    assert gzip.decompress((dest / "size-250/none-s0/predictions.csv.gz").read_bytes()) == \
+        b"path,label\na,NORMAL\n"
+    assert (dest / "size-250/gan/generator.sha256").read_text() == \
+        f"{hashlib.sha256(b'G').hexdigest()}  generator.keras\n"
+    assert (dest / "progress.jsonl").read_text() == '{"run": "a"}\n{"run": "b"}\n'
+    assert {name: (out / name).read_bytes() for name in _files(out)} == before  # Only read.
+    assert unfinished.is_dir() and run.is_dir() and gan.is_dir()
+    (dest / "size-250/none-s0/metrics.json").write_text('{"kept": true}')
+    assert publish_study(out, dest) == {"runs": 0, "generators": 0, "files": 0,
+                                        "progress_records": 0}
+    assert (dest / "size-250/none-s0/metrics.json").read_text() == '{"kept": true}'
+    packed = out / "size-250" / "class-weight-s0"  # A source already gzipped: as it is.
+    packed.mkdir()
+    for name in ("config.json", "history.csv", "metrics.json"):
+        (packed / name).write_text("{}")
+    (packed / "predictions.csv.gz").write_bytes(gzip.compress(b"p\n", mtime=0))
+    assert publish_study(out, dest)["files"] == 4
+    assert (dest / "size-250/class-weight-s0/predictions.csv.gz").read_bytes() == \
+        (packed / "predictions.csv.gz").read_bytes()

@@ -253,3 +253,23 @@ def test_a_reused_run_is_copied_with_where_it_came_from_and_a_different_one_refu
     for name in REUSED_FILES[1:]:
         assert (run_dir / name).read_text() == f"{name} as it was\n"
     assert sorted(p.name for p in run_dir.iterdir()) == sorted((".lock", *REUSED_FILES))
+
+
+def test_a_reused_run_with_gzipped_tables_is_copied_as_it_is_stored(tmp_path):
+    from cxr_gan.classifier.train import reuse_finished_run
+    from cxr_gan.io import gzip_file, read_json
+
+    found = tmp_path / "done" / "none-s0"
+    found.mkdir(parents=True)
+    stored = {"data": "D", "method": "none", "seed": 0, "split": "pooled", "epochs": 8,
+              "patience": 5, "train_counts": {"NORMAL": 1000, "PNEUMONIA": 2000}}
+    (found / "config.json").write_text(json.dumps(stored))
+    for name in ("history.csv", "predictions.csv", "metrics.json"):
+        (found / name).write_text(f"{name} as it was\n")
+    packed = gzip_file(found / "predictions.csv")
+    run_dir = tmp_path / "study" / "none-s0"
+    asked = _v2_config(data="D", min_updates=None)
+    assert reuse_finished_run(asked, run_dir, [str(tmp_path / "done")]) == found
+    assert (run_dir / "predictions.csv.gz").read_bytes() == packed.read_bytes()
+    assert not (run_dir / "predictions.csv").exists()
+    assert read_json(run_dir / "config.json")["seed"] == 0

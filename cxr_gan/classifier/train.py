@@ -48,8 +48,8 @@ from cxr_gan.data.images import RESIZE_FILTERS, read_grayscale
 from cxr_gan.evaluation.metrics import (bootstrap_intervals, classification_metrics,
                                         multiclass_bootstrap_intervals, multiclass_metrics,
                                         probability_columns)
-from cxr_gan.io import (atomic_write_text, json_text, list_images, read_json, recorded_path,
-                        to_jsonable, write_csv, write_json)
+from cxr_gan.io import (atomic_write_bytes, atomic_write_text, json_text, list_images, read_json,
+                        recorded_path, stored_file, to_jsonable, write_csv, write_json)
 from cxr_gan.rundir import remove_stale_temporaries, run_lock
 
 CHOICES = {
@@ -574,7 +574,8 @@ def reuse_finished_run(config: ClassifierRunConfig, run_dir: Path,
     returns that folder, or None (each refused one printed with its reason)."""
     for source in sources:
         found = Path(source) / f"{config.method}-s{config.seed}"
-        if not all((found / name).is_file() for name in REUSED_FILES):
+        files = [stored_file(found, name) for name in REUSED_FILES]
+        if not all(path.is_file() for path in files):
             continue  # Not a finished run (metrics.json marks one; a copy takes all four).
         stored = read_json(found / "config.json")
         why = reuse_mismatch(stored, config)
@@ -582,11 +583,12 @@ def reuse_finished_run(config: ClassifierRunConfig, run_dir: Path,
             print(f"  {found}: not reused ({why}).", flush=True)
             continue
         with run_lock(run_dir):
-            for name in REUSED_FILES:
-                text = (found / name).read_text(encoding="utf-8")
-                if name == "config.json":
-                    text = json_text({**stored, "reused_from": recorded_path(found.resolve())})
-                atomic_write_text(run_dir / name, text)
+            for path in files:  # A gzipped table stays gzipped: the report reads either.
+                data = path.read_bytes()
+                if path.name == "config.json":
+                    data = json_text({**stored, "reused_from": recorded_path(found.resolve())}
+                                     ).encode("utf-8")
+                atomic_write_bytes(run_dir / path.name, data)
         return found
     return None
 

@@ -30,7 +30,8 @@ from cxr_gan.data import kermany
 from cxr_gan.evaluation.metrics import (MULTICLASS_INTERVAL_KEYS, mcnemar_exact,
                                         method_difference, metrics_from_counts,
                                         probability_columns)
-from cxr_gan.io import atomic_write_text, markdown_table, read_json
+from cxr_gan.io import (DAMAGED_TABLE_ERRORS, atomic_write_text, markdown_table, read_json,
+                        stored_file)
 from cxr_gan.plots import RocCurves, RocPanels, plot_roc_curves, plot_roc_panels
 
 TABLE_1 = ("accuracy", "precision", "recall", "f1", "auc", "auc_thresholded", "fpr", "tpr")
@@ -119,12 +120,12 @@ def load_run(run_dir: Path) -> dict:
     if missing:
         raise _damaged(run_dir / "metrics.json", f"has no {', '.join(missing)}")
     _check_metrics(run_dir / "metrics.json", metrics, classes)
-    path = run_dir / "predictions.csv"
+    path = stored_file(run_dir, "predictions.csv")
     try:
         predictions = pd.read_csv(path)
     except FileNotFoundError:
         raise MissingInputError(f"{path} not found: rerun that classifier run.") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, *DAMAGED_TABLE_ERRORS) as error:
         raise _damaged(path, f"cannot be read ({error})") from None
     _check_predictions(path, predictions, config, metrics, classes)
     for column in probability_columns(classes):

@@ -23,7 +23,8 @@ from cxr_gan.classifier.augment import uses_generator
 from cxr_gan.cli import UserError
 from cxr_gan.evaluation.metrics import arm_interval, mcnemar_exact, method_difference
 from cxr_gan.evaluation.report import class_scores, correct_answers, load_run
-from cxr_gan.io import atomic_write_text, markdown_table, read_json, write_csv
+from cxr_gan.io import (DAMAGED_TABLE_ERRORS, atomic_write_text, markdown_table, read_json,
+                        stored_file, write_csv)
 from cxr_gan.study.plan import read_progress
 
 KEYS = ("accuracy", "balanced_accuracy", "auc")
@@ -102,12 +103,12 @@ def comparisons(sizes: dict) -> list[dict]:
 def kept_epoch(run_dir: Path, config: dict) -> int | None:
     """The epoch whose weights a run kept: the lowest validation loss (the first, on a tie)
     from the epoch early stopping starts judging on; Keras restores it when training ends."""
-    path = Path(run_dir) / "history.csv"
+    path = stored_file(run_dir, "history.csv")
     if not path.is_file():
         return None
     try:
         history = pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, *DAMAGED_TABLE_ERRORS) as error:
         raise UserError(f"{path} cannot be read ({error}): rerun that classifier run, or "
                         "remove its folder for the study to train it again.") from None
     start = (config.get("epoch_budget") or {}).get("start_from_epoch", 0)
