@@ -114,3 +114,25 @@ def test_the_committed_tree_leaves_room_for_the_accelerator_payload():
     generators = {name: size for name, size in sizes.items() if name.endswith(".keras")}
     assert all(size <= 16 * 10**6 for size in generators.values()), generators
     assert sum(sizes.values()) <= TREE_BUDGET_BYTES, sorted(generators)
+
+
+def _strings(value):
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def test_committed_result_files_name_no_folder_of_the_machine_that_made_them():
+    """Paths are recorded relative to the repository (cxr_gan.io.recorded_path). Exempt: the
+    accelerator's /tmp folders in results/gpu-h200, whose base is another machine's."""
+    prefixes = ("/work/", "/home/", "/root/", str(REPO.parent) + "/")
+    found = [(str(path.relative_to(REPO)), text)
+             for path in sorted((REPO / "results").rglob("*.json"))
+             for text in _strings(json.loads(path.read_text()))
+             if text.startswith(prefixes)]
+    assert found == []
