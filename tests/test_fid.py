@@ -400,3 +400,27 @@ def test_recorded_paths_are_relative_to_the_working_directory(tmp_path, monkeypa
     assert recorded_path(tmp_path / "w" / "x.pt") == "w/x.pt"
     assert recorded_path(tmp_path.parent / "shared" / "d") == "../shared/d"
     assert recorded_path("runs/x") == "runs/x"
+
+
+def test_the_score_figure_shows_the_first_sixteen_generated_images_in_file_order(
+        tmp_path, monkeypatch):
+    from PIL import Image
+
+    from cxr_gan import plots
+    from cxr_gan.fid.run_scores import plot_first_generated
+
+    fake = tmp_path / "fake"
+    fake.mkdir()
+    for i in range(20):  # Image i is all grey level 10 * i; names sort as 0, 1, ..., 19.
+        Image.fromarray(np.full((8, 8), 10 * i, np.uint8)).save(fake / f"{i:05d}.png")
+    shown = {}
+    monkeypatch.setattr(plots, "plot_generated",
+                        lambda images, title, provenance, path: shown.update(
+                            images=images, title=title, provenance=provenance))
+    config = {"preset": {"name": "demo"}, "data": "d", "split": "pooled", "label": "NORMAL",
+              "synthetic": True}
+    plot_first_generated(fake, config, tmp_path / "gan", tmp_path / "grid.png")
+    assert shown["images"].shape == (16, 8, 8)
+    assert [int(image[0, 0]) for image in shown["images"]] == [10 * i for i in range(16)]
+    assert "[SYNTHETIC DATA]" in shown["title"]
+    assert "preset demo | data d pooled train/NORMAL" in shown["provenance"]

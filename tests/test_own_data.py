@@ -105,6 +105,8 @@ def test_each_kind_trains_a_gan_scores_it_and_runs_the_comparison(tmp_path, kind
                           "--out", str(tmp_path / "scores")]) == 0
     scores = json.loads((tmp_path / "scores" / "fid.json").read_text())
     assert np.isfinite(scores["fid_768"])
+    from PIL import Image  # The first 12 of 12 generated images, shown with their source.
+    assert Image.open(tmp_path / "scores" / "generated-first16.png").size[0] > 0
     used = json.loads((gan / "data_report.json").read_text())["training_images"]["used"]
     assert 0 < used <= SIZES[label][0]
     assert scores["n_real"] == used  # Scored against the run's own training files.

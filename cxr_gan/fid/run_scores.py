@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Sequence
 
 from cxr_gan.cli import BadFileError, MissingInputError
-from cxr_gan.io import read_json, write_json
+from cxr_gan.io import list_images, read_json, recorded_path, write_json
 
 HOLDOUTS = ("test", "train-share")
+FIRST_SHOWN = 16
 
 
 def training_files(run_dir: Path | str, data: Path | str | None = None) -> list[Path]:
@@ -86,11 +87,32 @@ def score_run(run_dir: Path | str, fake: Path | str, out: Path | str,
                                  f"{run_dir.name} training images ({len(train)})")
     memo = memorization_check(train, fake, out / f"memorization{suffix}", held, percentile,
                               seed, extractor)
-    result.update({"run": str(run_dir), "copies": memo["copies"],
+    result.update({"run": recorded_path(run_dir), "copies": memo["copies"],
                    "near_copies": memo["near_copies"],
                    "memorization_baseline": memo["baseline"]})
+    plot_first_generated(fake, _run_config(run_dir), run_dir,
+                         out / f"generated-first{FIRST_SHOWN}{suffix}.png")
     write_json(out / f"fid{suffix}.json", result)
     return result
+
+
+def plot_first_generated(fake: Path | str, config: dict, run_dir: Path, path: Path) -> None:
+    """The first ``FIRST_SHOWN`` generated images, in file order, with what made them
+    (generated images only: publishable where the data's own images are not)."""
+    import numpy as np
+    from PIL import Image
+
+    from cxr_gan.plots import plot_generated
+
+    first = list_images(fake)[:FIRST_SHOWN]
+    images = np.stack([np.asarray(Image.open(p).convert("L")) for p in first])
+    label = " [SYNTHETIC DATA]" if config.get("synthetic") else ""
+    preset = config.get("preset", {})
+    plot_generated(images, f"{len(first)} generated images of {recorded_path(fake)}{label}",
+                   f"generator {recorded_path(run_dir)} | preset "
+                   f"{preset.get('name') if isinstance(preset, dict) else preset} | data "
+                   f"{config.get('data')} {config.get('split')} train/{config.get('label')}",
+                   path)
 
 
 def _run_config(run_dir: Path) -> dict:

@@ -28,7 +28,7 @@ CLASSIFIER_FILES = {"config.json": False, "history.csv": False, "predictions.csv
 # weights, checkpoints, sample figures or closest pairs (real images).
 GENERATOR_FILES = {"config.json": False, "data_report.json": False, "history.csv": True,
                    "manifest.csv": True, "figures/loss_accuracy.png": False,
-                   "scores/fid.json": False,
+                   "scores/fid.json": False, "scores/generated-first16.png": False,
                    "scores/memorization/memorization_summary.json": False,
                    "scores/memorization/memorization.csv": True,
                    "scores/memorization/memorization_distances.png": False}
