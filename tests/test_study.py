@@ -173,7 +173,8 @@ def test_the_reports_run_table_names_the_kept_epoch_and_the_cpu_seconds(tmp_path
     run = tmp_path / "size-4" / "none-s0"
     _write_run(run, "none", 0, labels, p, machine="Zen 5")
     config = json.loads((run / "config.json").read_text())
-    config.update(epochs_run=5, epoch_budget={"epochs": 9, "patience": 2, "start_from_epoch": 2})
+    config.update(epochs_run=5, epoch_budget={"epochs": 9, "patience": 2, "start_from_epoch": 2},
+                  train_counts={"NORMAL": 2, "PNEUMONIA": 3, "NORMAL_added": 1})
     (run / "config.json").write_text(json.dumps(config))
     # Epoch 1 has the lowest loss, but early stopping judges from epoch 2: it keeps epoch 3.
     (run / "history.csv").write_text("epoch,val_loss\n0,0.9\n1,0.1\n2,0.5\n3,0.3\n4,0.3\n")
@@ -184,12 +185,15 @@ def test_the_reports_run_table_names_the_kept_epoch_and_the_cpu_seconds(tmp_path
         {"run": "size-4 flip seed 0", "method": "flip", "cpu_seconds": 3.0, "returncode": 0,
          "reused": True}]) + "\n")
     text = write_study_report(tmp_path).read_text()
-    assert "| size-4 | none | 0 | 75.0 | 75.0 | 100.0 | 5 of 9 | 3 | 40 | Zen 5 |" in text
-    assert "| size-4 | flip | 0 | 75.0 | 75.0 | 100.0 |  |  |  |  |" in text
+    # 6 images an epoch (2 + 3 + 1 added), 5 epochs: 40.4 / 30 CPU s = 1347 ms an image-epoch.
+    assert "| size-4 | none | 0 | 75.0 | 75.0 | 100.0 | 5 of 9 | 3 | 6 | 40 | 1347 | Zen 5 |" \
+        in text
+    assert "| size-4 | flip | 0 | 75.0 | 75.0 | 100.0 |  |  | 90 |  |  |  |" in text
     rows = list(csv.DictReader(open(tmp_path / "report" / "runs.csv")))
     assert tuple(rows[0]) == RUN_HEADER and [r["method"] for r in rows] == ["flip", "none"]
     assert (rows[1]["kept_epoch"], rows[1]["cpu_seconds"], rows[0]["cpu_seconds"]) == (
         "3", "40.4", "")
+    assert float(rows[1]["cpu_seconds_per_image_epoch"]) == pytest.approx(40.4 / 30)
     (run / "history.csv").write_bytes(b"epoch,val_loss\n\xff\xfe\n")  # Damaged: one message.
     from cxr_gan.cli import UserError
     with pytest.raises(UserError, match="history.csv cannot be read"):

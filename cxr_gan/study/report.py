@@ -117,7 +117,21 @@ def kept_epoch(run_dir: Path, config: dict) -> int | None:
 
 
 RUN_HEADER = ("size", "method", "seed", "accuracy", "balanced_accuracy", "auc", "epochs_run",
-              "epoch_budget", "kept_epoch", "cpu_seconds", "machine")
+              "epoch_budget", "kept_epoch", "images_per_epoch", "cpu_seconds",
+              "cpu_seconds_per_image_epoch", "machine")
+
+
+def images_per_epoch(config: dict) -> int | None:
+    """The images one epoch trains on: every class's count and the copies added to it
+    (``train_counts``' numbers; ``left_as_is`` lists names)."""
+    counts = config.get("train_counts") or {}
+    numbers = [v for v in counts.values() if isinstance(v, int) and not isinstance(v, bool)]
+    return sum(numbers) if numbers else None
+
+
+def _per_image_epoch(cpu_seconds, images, epochs) -> float | None:
+    """What the CPU estimate of a plan multiplies by images and epochs."""
+    return cpu_seconds / (images * epochs) if cpu_seconds and images and epochs else None
 
 
 def run_rows(out: Path, sizes: dict, arms: list[dict]) -> list[dict]:
@@ -129,13 +143,16 @@ def run_rows(out: Path, sizes: dict, arms: list[dict]) -> list[dict]:
     for arm in arms:
         for run in sorted(sizes[arm["size"]][arm["method"]], key=lambda r: r["config"]["seed"]):
             config, metrics = run["config"], run["metrics"]
+            cpu = seconds.get(f"{arm['size']} {arm['method']} seed {config['seed']}")
+            images = images_per_epoch(config)
             rows.append({
                 "size": arm["size"], "method": arm["method"], "seed": config["seed"],
                 "accuracy": metrics["accuracy"], "balanced_accuracy": _balanced(run),
                 "auc": metrics.get("auc"), "epochs_run": config.get("epochs_run"),
                 "epoch_budget": (config.get("epoch_budget") or {}).get("epochs"),
-                "kept_epoch": kept_epoch(run["dir"], config),
-                "cpu_seconds": seconds.get(f"{arm['size']} {arm['method']} seed {config['seed']}"),
+                "kept_epoch": kept_epoch(run["dir"], config), "images_per_epoch": images,
+                "cpu_seconds": cpu, "cpu_seconds_per_image_epoch":
+                    _per_image_epoch(cpu, images, config.get("epochs_run")),
                 "machine": config.get("versions", {}).get("machine")})
     return rows
 
@@ -150,15 +167,21 @@ def _run_lines(rows: list[dict]) -> list[str]:
     table = [[r["size"], r["method"], r["seed"], percent(r["accuracy"]),
               percent(r["balanced_accuracy"]), percent(r["auc"]),
               text(r["epochs_run"]) + (f" of {r['epoch_budget']}" if r["epoch_budget"] else ""),
-              text(r["kept_epoch"]),
-              text(r["cpu_seconds"], "{:.0f}"), text(r["machine"])] for r in rows]
+              text(r["kept_epoch"]), text(r["images_per_epoch"]),
+              text(r["cpu_seconds"], "{:.0f}"),
+              text(None if r["cpu_seconds_per_image_epoch"] is None
+                   else 1000 * r["cpu_seconds_per_image_epoch"], "{:.0f}"),
+              text(r["machine"])] for r in rows]
     header = ("size", "method", "seed", "accuracy", "balanced accuracy", "ROC AUC",
-              "epochs run (at most)", "epoch kept", "CPU s", "machine")
+              "epochs run (at most)", "epoch kept", "images an epoch", "CPU s",
+              "CPU ms an image-epoch", "machine")
     return ["", "## Runs", "", "Each run: its scores on the test set (percent); the epochs it "
             "ran of its budget; the epoch whose weights it kept (the lowest validation loss once "
-            "early stopping judges); its process's CPU seconds (`progress.jsonl`; they compare "
-            "on one machine only).", "",
-            *markdown_table(header, table, "llrrrrlrrl").split("\n")]
+            "early stopping judges); the images an epoch trains on (top-up copies included); "
+            "its process's CPU seconds (`progress.jsonl`) and their milliseconds per training "
+            "image and epoch run (what a plan's estimate multiplies by; they compare on one "
+            "machine only).", "",
+            *markdown_table(header, table, "llrrrrlrrrrl").split("\n")]
 
 
 def _balanced(run: dict) -> float:
