@@ -221,6 +221,19 @@ def test_a_committed_full_size_run_is_the_run_protocol_v2_makes_and_no_smaller_o
         "from epoch 0")  # ceil(2000 / 132) = 16 epochs; ceil(500 / 132) = 4 < 5.
 
 
+def test_a_run_that_left_a_class_as_is_is_judged_by_its_images_not_its_class_names():
+    from cxr_gan.classifier.train import images_per_epoch, reuse_mismatch
+    from cxr_gan.io import read_json
+
+    stored = read_json(f"{COMMITTED_FULL_SIZE}/none-s1/config.json")
+    # A GAN run's counts also name the classes it left as is (a list, not a count).
+    stored["train_counts"] = {**stored["train_counts"], "left_as_is": ["PNEUMONIA"]}
+    assert images_per_epoch(stored["train_counts"]) == 1139 + 3076  # 0 added.
+    assert images_per_epoch({"NORMAL": 2, "PNEUMONIA": 3, "NORMAL_added": 1,
+                             "left_as_is": ["PNEUMONIA"]}) == 6
+    assert reuse_mismatch(stored, _v2_config(seed=1)) is None
+
+
 def test_a_reused_run_is_copied_with_where_it_came_from_and_a_different_one_refused(
         tmp_path, capsys):
     from cxr_gan.classifier.train import REUSED_FILES, reuse_finished_run

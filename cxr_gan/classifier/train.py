@@ -539,6 +539,18 @@ REUSE_IDENTITY = RUN_IDENTITY + ("patience", "validation_fraction", "augment", "
 REUSED_FILES = ("config.json", "history.csv", "predictions.csv", "metrics.json")
 
 
+def _image_counts(train_counts: dict) -> dict[str, int]:
+    """A run's ``train_counts`` without its ``left_as_is`` entry (class names, not images)."""
+    return {k: v for k, v in train_counts.items()
+            if isinstance(v, int) and not isinstance(v, bool)}
+
+
+def images_per_epoch(train_counts: dict) -> int:
+    """The images one epoch trains on, from a run's ``train_counts``: every class's count and
+    the copies added to it."""
+    return sum(_image_counts(train_counts).values())
+
+
 def reuse_mismatch(stored: dict, config: ClassifierRunConfig) -> str | None:
     """Why the finished run whose ``config.json`` is ``stored`` is not the run ``config`` asks
     for, or None when it is. Fields a run made by an older version lacks take their defaults
@@ -546,7 +558,7 @@ def reuse_mismatch(stored: dict, config: ClassifierRunConfig) -> str | None:
     the epochs, patience and first judged epoch it had are what ``config``'s budget gives for
     its training images (``epoch_budget``: at the full size they agree)."""
     defaults = to_jsonable(ClassifierRunConfig(data="", synthetic=False))
-    defaults["classes"] = sorted(k for k in stored.get("train_counts", {})
+    defaults["classes"] = sorted(k for k in _image_counts(stored.get("train_counts", {}))
                                  if not k.endswith("_added"))
     theirs, mine = {**defaults, **stored}, to_jsonable(config)
     for key in REUSE_IDENTITY:
@@ -554,7 +566,7 @@ def reuse_mismatch(stored: dict, config: ClassifierRunConfig) -> str | None:
                 Path(theirs[key]).resolve() == Path(mine[key]).resolve():
             continue
         if key == "min_updates" and theirs[key] is None:
-            n_train = sum(stored.get("train_counts", {}).values())
+            n_train = images_per_epoch(stored.get("train_counts", {}))
             had = EpochBudget(theirs["epochs"], theirs["patience"], 0)
             budget = epoch_budget(config, n_train)
             if had != budget:

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from cxr_gan.classifier.augment import uses_generator
+from cxr_gan.classifier.train import images_per_epoch
 from cxr_gan.cli import UserError
 from cxr_gan.evaluation.metrics import arm_interval, mcnemar_exact, method_difference
 from cxr_gan.evaluation.report import class_scores, correct_answers, load_run
@@ -121,16 +122,9 @@ RUN_HEADER = ("size", "method", "seed", "accuracy", "balanced_accuracy", "auc", 
               "cpu_seconds_per_image_epoch", "machine")
 
 
-def images_per_epoch(config: dict) -> int | None:
-    """The images one epoch trains on: every class's count and the copies added to it
-    (``train_counts``' numbers; ``left_as_is`` lists names)."""
-    counts = config.get("train_counts") or {}
-    numbers = [v for v in counts.values() if isinstance(v, int) and not isinstance(v, bool)]
-    return sum(numbers) if numbers else None
-
-
 def _per_image_epoch(cpu_seconds, images, epochs) -> float | None:
-    """What the CPU estimate of a plan multiplies by images and epochs."""
+    """CPU seconds per training image and epoch run: the rate an estimate of CPU time scales
+    by images and epochs."""
     return cpu_seconds / (images * epochs) if cpu_seconds and images and epochs else None
 
 
@@ -144,7 +138,7 @@ def run_rows(out: Path, sizes: dict, arms: list[dict]) -> list[dict]:
         for run in sorted(sizes[arm["size"]][arm["method"]], key=lambda r: r["config"]["seed"]):
             config, metrics = run["config"], run["metrics"]
             cpu = seconds.get(f"{arm['size']} {arm['method']} seed {config['seed']}")
-            images = images_per_epoch(config)
+            images = images_per_epoch(config.get("train_counts") or {}) or None
             rows.append({
                 "size": arm["size"], "method": arm["method"], "seed": config["seed"],
                 "accuracy": metrics["accuracy"], "balanced_accuracy": _balanced(run),
@@ -179,7 +173,7 @@ def _run_lines(rows: list[dict]) -> list[str]:
             "ran of its budget; the epoch whose weights it kept (the lowest validation loss once "
             "early stopping judges); the images an epoch trains on (top-up copies included); "
             "its process's CPU seconds (`progress.jsonl`) and their milliseconds per training "
-            "image and epoch run (what a plan's estimate multiplies by; they compare on one "
+            "image and epoch run (the rate the README's CPU estimates scale; they compare on one "
             "machine only).", "",
             *markdown_table(header, table, "llrrrrlrrrrl").split("\n")]
 
