@@ -55,11 +55,15 @@ def plot_samples(real: np.ndarray, generated: np.ndarray, title: str, provenance
 def plot_generated(images: np.ndarray, title: str, provenance: str, path: Path | str) -> None:
     """A grid of generated images only (``(n, h, w)`` uint8): safe to publish where the data's
     own images may not be."""
-    figure, axis = plt.subplots(figsize=(8, 8 * 0.55 if len(images) <= 32 else 8))
-    axis.imshow(image_grid(images, 8), cmap="gray", vmin=0, vmax=255)
+    grid = image_grid(images, 8)
+    # The figure takes the grid's shape (and an inch for the title and the provenance line),
+    # so that a short grid is not centred in empty space above the provenance.
+    figure, axis = plt.subplots(figsize=(8, 8 * grid.shape[0] / grid.shape[1] + 1.0))
+    axis.imshow(grid, cmap="gray", vmin=0, vmax=255)
     axis.set_title(title)
     axis.axis("off")
-    figure.text(0.5, 0.01, provenance, ha="center", fontsize=7, wrap=True)
+    axis.text(0.5, -0.02, provenance, transform=axis.transAxes, ha="center", va="top",
+              fontsize=7, wrap=True)
     _save(figure, path)
 
 

@@ -424,3 +424,15 @@ def test_the_score_figure_shows_the_first_sixteen_generated_images_in_file_order
     assert [int(image[0, 0]) for image in shown["images"]] == [10 * i for i in range(16)]
     assert "[SYNTHETIC DATA]" in shown["title"]
     assert "preset demo | data d pooled train/NORMAL" in shown["provenance"]
+
+
+def test_a_grid_of_two_rows_is_saved_as_a_wide_figure_not_centred_in_empty_space(tmp_path):
+    from PIL import Image
+
+    from cxr_gan.plots import plot_generated
+
+    # 16 square tiles in 8 columns: a grid 2 tiles tall and 8 wide (one inch a tile) with an
+    # inch for the title and provenance, about 3 inches of 8; a square-ish figure leaves a band.
+    plot_generated(np.zeros((16, 32, 32), np.uint8), "t", "p", tmp_path / "grid.png")
+    width, height = Image.open(tmp_path / "grid.png").size
+    assert height < 0.45 * width
