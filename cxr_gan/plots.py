@@ -14,6 +14,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
+import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 
 from cxr_gan.io import atomic_write_bytes  # noqa: E402
@@ -220,6 +221,12 @@ class LearningCurves:
     provenance: str
 
 
+# The report's metric keys as a reader knows them (the key "auc" is the ROC AUC, not the
+# paper's "AUC", which is the balanced accuracy).
+CURVE_LABELS = {"accuracy": "accuracy", "balanced_accuracy": 'balanced accuracy ("AUC")',
+                "auc": "ROC AUC"}
+
+
 def plot_learning_curves(data: LearningCurves, path: Path | str) -> None:
     """Each metric against training-set size (log x), one line per arm, its 95 % interval
     shaded."""
@@ -235,10 +242,16 @@ def plot_learning_curves(data: LearningCurves, path: Path | str) -> None:
             axis.fill_between(x, [100 * r[f"{key}_low"] for r in rows],
                               [100 * r[f"{key}_high"] for r in rows], color=line.get_color(),
                               alpha=0.15)
+        sizes = sorted({r["training_images"] for r in data.rows})
         axis.set_xscale("log")
+        # Ticks at the study's sizes, not at powers of ten, so that each point reads as its size.
+        axis.set_xticks(sizes, [str(size) for size in sizes])
+        axis.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         axis.set_xlabel("training images (log scale)")
-        axis.set_ylabel(f"{key.replace('_', ' ')} (%)")
-        axis.set_title(key.replace("_", " "))
+        label = CURVE_LABELS.get(key, key.replace("_", " "))
+        axis.set_ylabel(f"{label} (%)")
+        axis.set_title(label)
         axis.legend(fontsize=7, loc="lower right")
-    figure.text(0.5, -0.02, data.provenance, ha="center", fontsize=6, wrap=True)
+    # va="top" below the axes: a wrapped provenance grows downwards, clear of the axis labels.
+    figure.text(0.5, -0.02, data.provenance, ha="center", va="top", fontsize=6, wrap=True)
     _save(figure, path)

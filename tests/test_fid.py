@@ -436,3 +436,17 @@ def test_a_grid_of_two_rows_is_saved_as_a_wide_figure_not_centred_in_empty_space
     plot_generated(np.zeros((16, 32, 32), np.uint8), "t", "p", tmp_path / "grid.png")
     width, height = Image.open(tmp_path / "grid.png").size
     assert height < 0.45 * width
+
+
+def test_the_learning_curves_tick_each_size_and_name_the_roc_auc(monkeypatch, tmp_path):
+    from cxr_gan import plots
+
+    shown = {}
+    monkeypatch.setattr(plots, "_save", lambda figure, path: shown.update(figure=figure))
+    rows = [{"method": m, "training_images": n, "auc": 0.9, "auc_low": 0.8, "auc_high": 0.95}
+            for m in ("none", "gan") for n in (250, 1000, 4684)]
+    plots.plot_learning_curves(plots.LearningCurves(rows, ["auc"], "p"), tmp_path / "c.png")
+    axis = shown["figure"].axes[0]
+    assert list(axis.get_xticks()) == [250, 1000, 4684]
+    assert [t.get_text() for t in axis.get_xticklabels()] == ["250", "1000", "4684"]
+    assert axis.get_title() == "ROC AUC"
