@@ -93,12 +93,36 @@ def test_the_time_left_is_the_median_of_finished_runs_of_its_kind():
     records.append({"kind": "classifier", "size": "size-250", "seconds": 1, "images": 250,
                     "returncode": 2})  # A failed run is not a timing.
     small, large = Run(Size(250), "none", 0), Run(Size(1000), "none", 0)
-    assert estimate_seconds(small, records, 250) == 80
-    assert estimate_seconds(large, records, 1000) == pytest.approx(320)  # 0.32 s an image.
-    assert estimate_seconds(Run(Size(250)), records, 64) is None  # No generator timed yet.
+    by_epochs = Protocol(data="D", min_updates=None)  # 8 epochs: cost in proportion to images.
+    assert estimate_seconds(small, records, 250, by_epochs) == 80
+    assert estimate_seconds(large, records, 1000, by_epochs) == pytest.approx(320)
+    assert estimate_seconds(Run(Size(250)), records, 64, by_epochs) is None  # No generator yet.
     counts = {"size-250": {"train": 250, "gan": 64}, "size-1000": {"train": 1000, "gan": 256}}
-    assert remaining_estimate([small, large], records, counts, jobs=2) == "about 3 min left"
-    assert "not yet timed" in remaining_estimate([small, Run(Size(250))], records, counts, 1)
+    assert remaining_estimate([small, large], records, counts, 2, by_epochs) == "about 3 min left"
+    assert "not yet timed" in remaining_estimate([small, Run(Size(250))], records, counts, 1,
+                                                 by_epochs)
+
+
+def test_the_time_left_follows_the_update_floor_not_the_image_count():
+    """With ``min_updates`` 1056 batches of 32 (33,792 images) and 8 epochs, 250 and 1000
+    images cost the same floor, 5000 images 40,000: 80 s * 40,000 / 33,792. A generator of a
+    fixed update count costs the same at any size but for the last epoch's rounding: 64
+    images in batches of 16 are 4 steps, 1298 epochs, 5192 updates; 256 are 16 steps, 325
+    epochs, 5200 updates."""
+    from cxr_gan.study.plan import GAN_UPDATES
+    from cxr_gan.study.runner import estimate_seconds
+
+    assert GAN_UPDATES == 5191
+    protocol = Protocol(data="D", min_updates=1056, epochs=8, batch_size=32, gan_batch_size=16)
+    records = [{"kind": "classifier", "size": "size-250", "seconds": 80.0, "images": 250,
+                "returncode": 0},
+               {"kind": "gan", "size": "size-250", "seconds": 1000.0, "images": 64,
+                "returncode": 0}]
+    assert estimate_seconds(Run(Size(1000), "flip", 0), records, 1000, protocol) == 80.0
+    assert estimate_seconds(Run(Size(5000), "flip", 0), records, 5000, protocol) == (
+        pytest.approx(80 * 40000 / 33792))
+    assert estimate_seconds(Run(Size(1000)), records, 256, protocol) == (
+        pytest.approx(1000 * 5200 / 5192))
 
 
 def test_the_lock_probe_names_a_live_holder_and_creates_nothing(tmp_path):
@@ -270,6 +294,32 @@ def test_the_sizes_are_counted_from_the_file_table_and_a_too_small_generator_ref
         check_generator_sizes(protocol, counts)  # The phantoms preset's real batch is 16.
 
 
+def test_the_time_left_between_and_beyond_timed_sizes_follows_their_line():
+    """Classifier medians 80 s at 250 images and 110 s at 1000: 0.04 s an image more. 500
+    images: 90 s; 5000: 110 + 0.04 * 4000 = 270 s; 100, below both and on the update floor:
+    80 s."""
+    from cxr_gan.study.runner import estimate_seconds
+
+    protocol = Protocol(data="D", min_updates=1056, epochs=8, batch_size=32)
+    records = [{"kind": "classifier", "size": size, "seconds": seconds, "images": images,
+                "returncode": 0}
+               for size, images, runs in (("size-250", 250, (70, 80, 90)),
+                                          ("size-1000", 1000, (110, 100, 120)))
+               for seconds in runs]
+    flip = "flip"
+    assert estimate_seconds(Run(Size(500), flip, 0), records, 500, protocol) == 90
+    assert estimate_seconds(Run(Size(5000), flip, 0), records, 5000, protocol) == 270
+    assert estimate_seconds(Run(Size(100), flip, 0), records, 100, protocol) == 80
+    # A generator's updates are fixed: the nearest size (256 images, 1100 s) scaled from its
+    # 16 steps x 325 epochs to 1024 images' 64 steps x 82 epochs, in batches of 16.
+    records += [{"kind": "gan", "size": size, "seconds": seconds, "images": images,
+                 "returncode": 0} for size, images, seconds in (("size-250", 64, 1000.0),
+                                                                ("size-1000", 256, 1100.0))]
+    gan_protocol = Protocol(data="D", gan_batch_size=16)
+    assert estimate_seconds(Run(Size(4000)), records, 1024, gan_protocol) == (
+        pytest.approx(1100 * 5248 / 5200))
+
+
 def test_a_study_passes_its_reuse_folders_and_a_copied_run_is_no_timing(tmp_path):
     from cxr_gan.study.runner import _record, estimate_seconds, read_progress
 
@@ -293,7 +343,7 @@ def test_a_study_passes_its_reuse_folders_and_a_copied_run_is_no_timing(tmp_path
     _record(tmp_path / "out", trained, 600.0, 1100.0, counts, 0)
     records = read_progress(tmp_path / "out")
     assert [r.get("reused", False) for r in records] == [True, False]
-    assert estimate_seconds(Run(Size(250), "none", 2), records, 250) == 600.0
+    assert estimate_seconds(Run(Size(250), "none", 2), records, 250, protocol) == 600.0
 
 
 def _files(folder):

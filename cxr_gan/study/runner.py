@@ -5,7 +5,8 @@ resumed by running the same command again.
 
 Progress: a line per started and finished run with the runs done, left and running, and the
 time left estimated from this study's finished runs (``progress.jsonl``: the median seconds of
-runs of the same kind and size, else of the same kind scaled by training images).
+runs of the same kind and size, else a line through other sizes' medians:
+``estimate_seconds``).
 """
 
 from __future__ import annotations
@@ -79,17 +80,50 @@ def _kind(run: Run) -> str:
     return "gan" if run.is_gan else "classifier"
 
 
-def estimate_seconds(run: Run, records: Sequence[dict], images: int) -> float | None:
-    """Seconds ``run`` should take: the median of finished runs of its kind and size, else of
-    its kind per training image times ``images``; None before any such run finished (runs
-    copied by ``--reuse`` do not count)."""
+def planned_images(run: Run, protocol: Protocol, images: int) -> int:
+    """Images ``run`` passes through its network, from its training images: a classifier's
+    epochs times its images or, when more, ``min_updates`` batches (the floor that sets the
+    small sizes' cost); a generator's updates times its batch. Top-ups are left out: they add
+    about the same share at every size."""
+    if run.is_gan:
+        batch = _gan_batch(protocol)
+        steps = max(1, images // batch)
+        return gan_epochs(protocol, images, batch) * steps * batch
+    return max(protocol.epochs * images, (protocol.min_updates or 0) * protocol.batch_size)
+
+
+def _size_medians(timed: Sequence[dict]) -> list[tuple[int, float]]:
+    """(training images, median seconds) of each size with finished runs, by images."""
+    by_size: dict[str, list[dict]] = {}
+    for record in timed:
+        by_size.setdefault(record["size"], []).append(record)
+    return sorted((rs[0]["images"], statistics.median(r["seconds"] for r in rs))
+                  for rs in by_size.values())
+
+
+def estimate_seconds(run: Run, records: Sequence[dict], images: int,
+                     protocol: Protocol) -> float | None:
+    """Seconds ``run`` should take, from finished runs of its kind: the median of its size's;
+    for a classifier, else the line through the medians of the two sizes nearest above and
+    below in training images (a run pays per image too, for loading, validating and testing);
+    for a generator (a fixed update count), with one size timed, or below the smallest, the
+    nearest size's median scaled by ``planned_images``. None before any such run finished
+    (runs copied by ``--reuse`` do not count)."""
     timed = [r for r in records if r["kind"] == _kind(run) and r["returncode"] == 0
              and not r.get("reused")]
     same = [r["seconds"] for r in timed if r["size"] == run.size.name]
     if same:
         return statistics.median(same)
-    per_image = [r["seconds"] / max(1, r["images"]) for r in timed]
-    return statistics.median(per_image) * images if per_image else None
+    points = _size_medians(timed)
+    if not points:
+        return None
+    if run.is_gan or len(points) == 1 or images <= points[0][0]:
+        known_images, known_seconds = min(points, key=lambda point: abs(point[0] - images))
+        return known_seconds * (planned_images(run, protocol, images)
+                                / max(1, planned_images(run, protocol, known_images)))
+    above = next((i for i, (n, _) in enumerate(points) if n >= images), len(points) - 1)
+    (x0, y0), (x1, y1) = points[max(1, above) - 1], points[max(1, above)]
+    return y0 + (y1 - y0) * (images - x0) / max(1, x1 - x0)
 
 
 def _count(n: int, word: str) -> str:
@@ -102,12 +136,12 @@ def _duration(seconds: float) -> str:
 
 
 def remaining_estimate(pending: Sequence[Run], records: Sequence[dict], counts: dict,
-                       jobs: int) -> str:
+                       jobs: int, protocol: Protocol) -> str:
     """"about 1 h 20 min left" (over ``jobs`` processes), or what is not yet known."""
     total, unknown = 0.0, 0
     for run in pending:
         images = counts[run.size.name]["gan" if run.is_gan else "train"]
-        seconds = estimate_seconds(run, records, images)
+        seconds = estimate_seconds(run, records, images, protocol)
         if seconds is None:
             unknown += 1
         else:
@@ -119,10 +153,10 @@ def remaining_estimate(pending: Sequence[Run], records: Sequence[dict], counts: 
 
 
 def _progress_line(out: Path, plan: Sequence[Run], active: dict, counts: dict,
-                   jobs: int) -> str:
+                   jobs: int, protocol: Protocol) -> str:
     done = sum(run.done(out) for run in plan)
     pending = [run for run in plan if not run.done(out)]
-    estimate = remaining_estimate(pending, read_progress(out), counts, jobs)
+    estimate = remaining_estimate(pending, read_progress(out), counts, jobs, protocol)
     return (f"[study] {done} of {len(plan)} runs done, {len(pending)} left "
             f"({len(active)} still running here); {estimate}")
 
@@ -203,7 +237,7 @@ def run_study(protocol: Protocol, sizes: Sequence[Size], methods: Sequence[str],
         for run, returncode, seconds, cpu in finished:
             _record(out, run, seconds, cpu, counts, returncode)
             _settle(run, returncode, seconds, pending, failed, out)
-            print(_progress_line(out, plan, active, counts, jobs), flush=True)
+            print(_progress_line(out, plan, active, counts, jobs, protocol), flush=True)
         if not launched and not finished:
             waiting_elsewhere = not active and pending
             time.sleep(WAIT_FOR_OTHERS_SECONDS if waiting_elsewhere else POLL_SECONDS)
