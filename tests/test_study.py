@@ -166,6 +166,18 @@ def test_the_reports_provenance_names_every_machine_with_its_runs(tmp_path):
     assert provenance(load_study(tmp_path)).endswith("| machines: Zen 4 (2 runs); Zen 1 (1 run)")
 
 
+def test_the_sizes_come_in_order_of_training_images_not_of_folder_names(tmp_path):
+    from cxr_gan.study.report import load_study
+
+    labels, p = np.array([0, 1]), np.array([0.2, 0.8])
+    for size, normal in (("size-1000", 270), ("size-250", 68), ("size-all", 1266)):
+        _write_run(tmp_path / size / "none-s0", "none", 0, labels, p)
+        config = json.loads((tmp_path / size / "none-s0" / "config.json").read_text())
+        config["train_counts"] = {"NORMAL": normal, "PNEUMONIA": 3 * normal}
+        (tmp_path / size / "none-s0" / "config.json").write_text(json.dumps(config))
+    assert list(load_study(tmp_path)) == ["size-250", "size-1000", "size-all"]
+
+
 def test_the_report_of_a_hand_made_study(tmp_path):
     from cxr_gan.study.report import write_study_report
 

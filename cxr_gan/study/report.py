@@ -32,7 +32,8 @@ KEYS = ("accuracy", "balanced_accuracy", "auc")
 
 
 def load_study(out: Path) -> dict[str, dict[str, list[dict]]]:
-    """``{size folder: {method: [runs]}}`` of every finished classifier run under ``out``."""
+    """``{size folder: {method: [runs]}}`` of every finished classifier run under ``out``,
+    the sizes in order of training images (every table, verdict and note follows it)."""
     sizes: dict[str, dict[str, list[dict]]] = {}
     for folder in sorted(Path(out).glob("*/*/metrics.json")):
         run = load_run(folder.parent)
@@ -40,7 +41,8 @@ def load_study(out: Path) -> dict[str, dict[str, list[dict]]]:
             run["config"]["method"], []).append(run)
     if not sizes:
         raise UserError(f"{out} holds no finished classifier run of a study yet.")
-    return sizes
+    return dict(sorted(sizes.items(),
+                       key=lambda item: _training_images(next(iter(item[1].values())))))
 
 
 def _training_images(runs: list[dict]) -> int:
@@ -52,8 +54,7 @@ def _training_images(runs: list[dict]) -> int:
 def arm_rows(sizes: dict) -> list[dict]:
     """One row per size and arm: its runs, training images and the three intervals."""
     rows = []
-    for size, by_method in sorted(sizes.items(), key=lambda item: _training_images(
-            next(iter(item[1].values())))):
+    for size, by_method in sizes.items():
         for method, runs in sorted(by_method.items()):
             right = [correct_answers(r)[0] for r in runs]
             labels = correct_answers(runs[0])[1]
