@@ -318,10 +318,9 @@ def test_the_time_left_between_and_beyond_timed_sizes_follows_their_line():
                for size, images, runs in (("size-250", 250, (70, 80, 90)),
                                           ("size-1000", 1000, (110, 100, 120)))
                for seconds in runs]
-    flip = "flip"
-    assert estimate_seconds(Run(Size(500), flip, 0), records, 500, protocol) == 90
-    assert estimate_seconds(Run(Size(5000), flip, 0), records, 5000, protocol) == 270
-    assert estimate_seconds(Run(Size(100), flip, 0), records, 100, protocol) == 80
+    assert estimate_seconds(Run(Size(500), "flip", 0), records, 500, protocol) == 90
+    assert estimate_seconds(Run(Size(5000), "flip", 0), records, 5000, protocol) == 270
+    assert estimate_seconds(Run(Size(100), "flip", 0), records, 100, protocol) == 80
     # A generator's updates are fixed: the nearest size (256 images, 1100 s) scaled from its
     # 16 steps x 325 epochs to 1024 images' 64 steps x 82 epochs, in batches of 16.
     records += [{"kind": "gan", "size": size, "seconds": seconds, "images": images,

@@ -93,12 +93,12 @@ def planned_images(run: Run, protocol: Protocol, images: int) -> int:
 
 
 def _size_medians(timed: Sequence[dict]) -> list[tuple[int, float]]:
-    """(training images, median seconds) of each size with finished runs, by images."""
-    by_size: dict[str, list[dict]] = {}
+    """(training images, median seconds) of the finished runs of each image count, by images:
+    distinct x for the line through them."""
+    by_images: dict[int, list[float]] = {}
     for record in timed:
-        by_size.setdefault(record["size"], []).append(record)
-    return sorted((rs[0]["images"], statistics.median(r["seconds"] for r in rs))
-                  for rs in by_size.values())
+        by_images.setdefault(record["images"], []).append(record["seconds"])
+    return sorted((n, statistics.median(seconds)) for n, seconds in by_images.items())
 
 
 def estimate_seconds(run: Run, records: Sequence[dict], images: int,
@@ -121,9 +121,11 @@ def estimate_seconds(run: Run, records: Sequence[dict], images: int,
         known_images, known_seconds = min(points, key=lambda point: abs(point[0] - images))
         return known_seconds * (planned_images(run, protocol, images)
                                 / max(1, planned_images(run, protocol, known_images)))
+    # Above the smallest: the first size at or above, and the one below it (the two largest
+    # when beyond them all).
     above = next((i for i, (n, _) in enumerate(points) if n >= images), len(points) - 1)
-    (x0, y0), (x1, y1) = points[max(1, above) - 1], points[max(1, above)]
-    return y0 + (y1 - y0) * (images - x0) / max(1, x1 - x0)
+    (x0, y0), (x1, y1) = points[above - 1], points[above]
+    return y0 + (y1 - y0) * (images - x0) / (x1 - x0)
 
 
 def _count(n: int, word: str) -> str:
