@@ -159,6 +159,32 @@ def arrays_checksum(arrays: Sequence[np.ndarray]) -> str:
     return digest.hexdigest()
 
 
+def saved_weights_digest(path: Path | str) -> str:
+    """``arrays_checksum`` of a saved ``.keras`` model's weight arrays, in the order of their
+    paths inside it (each path hashed too). Equal for equal weights however and whenever they
+    were saved, where the file's own sha256 is not: the archive holds the save time.
+
+    Raises:
+        DamagedCheckpointError: ``path`` is no readable ``.keras`` archive.
+    """
+    import h5py
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            data = io.BytesIO(archive.read("model.weights.h5"))
+        with h5py.File(data, "r") as weights:
+            names: list[str] = []
+            weights.visititems(lambda name, item: names.append(name)
+                               if isinstance(item, h5py.Dataset) else None)
+            arrays = [np.asarray(weights[name][()]) for name in sorted(names)]
+    except (OSError, KeyError, zipfile.BadZipFile) as error:
+        raise DamagedCheckpointError(f"{path} is no readable .keras model "
+                                     f"({type(error).__name__}: {error})") from None
+    digest = hashlib.sha256("\n".join(sorted(names)).encode())
+    digest.update(arrays_checksum(arrays).encode())
+    return digest.hexdigest()
+
+
 def read_checkpoint(path: Path | str) -> tuple[dict[str, Any], list[np.ndarray]]:
     """A checkpoint's header and arrays, checked against its checksum.
 
@@ -239,7 +265,8 @@ def load_checkpoint(path: Path | str, variables: Sequence[Any],
             "Start a new run directory, or resume with the config it was made with."
         )
     for i, (variable, saved_path, shape) in enumerate(zip(variables, paths, shapes)):
-        if _comparable(variable.path) != _comparable(saved_path) or list(variable.shape) != list(shape):
+        if (_comparable(variable.path) != _comparable(saved_path)
+                or list(variable.shape) != list(shape)):
             raise CheckpointMismatchError(
                 f"Checkpoint {path}: variable {i} is {saved_path} {shape}, the model has "
                 f"{variable.path} {list(variable.shape)}. Resume with the matching config."

@@ -538,3 +538,33 @@ def test_a_gzipped_table_is_the_same_bytes_each_time_and_found_in_place_of_the_p
     (tmp_path / "one" / "predictions.csv").write_bytes(text)  # Both there: the plain one.
     assert stored_file(tmp_path / "one", "predictions.csv").name == "predictions.csv"
     assert stored_file(tmp_path, "history.csv") == tmp_path / "history.csv"  # Neither.
+
+
+def test_the_weights_digest_is_the_same_for_two_saves_and_changes_with_one_weight(tmp_path):
+    import hashlib
+    import zipfile
+
+    from cxr_gan.gan.models import build_generator
+
+    model = build_generator(TINY_PAPER, seed=0)
+    first, second = tmp_path / "first.keras", tmp_path / "second.keras"
+    model.save(first)
+    with zipfile.ZipFile(first) as archive:  # The second save's metadata: another save time.
+        entries = {name: archive.read(name) for name in archive.namelist()}
+    entries["metadata.json"] = entries["metadata.json"].replace(b"20", b"19", 1)
+    with zipfile.ZipFile(second, "w") as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    assert hashlib.sha256(first.read_bytes()).digest() != \
+        hashlib.sha256(second.read_bytes()).digest()
+    digest = checkpoints.saved_weights_digest(first)
+    assert checkpoints.saved_weights_digest(second) == digest and len(digest) == 64
+    variable = model.trainable_variables[0]
+    changed = np.array(variable.numpy())
+    changed.flat[0] += 1.0
+    variable.assign(changed)
+    model.save(tmp_path / "changed.keras")
+    assert checkpoints.saved_weights_digest(tmp_path / "changed.keras") != digest
+    (tmp_path / "text.keras").write_text("not a model")
+    with pytest.raises(DamagedCheckpointError, match="text.keras is no readable .keras model"):
+        checkpoints.saved_weights_digest(tmp_path / "text.keras")

@@ -365,7 +365,10 @@ def test_publishing_a_study_copies_its_results_by_name_and_no_weights_or_real_im
     import gzip
     import hashlib
 
+    from cxr_gan.checkpoints import saved_weights_digest
+    from cxr_gan.gan.models import build_generator
     from cxr_gan.study.publish import publish_study
+    from tests.conftest import TINY_PAPER
 
     out, dest = tmp_path / "out", tmp_path / "published"
     run, gan = out / "size-250" / "none-s0", out / "size-250" / "gan"
@@ -377,7 +380,7 @@ def test_publishing_a_study_copies_its_results_by_name_and_no_weights_or_real_im
                        "size-250/none-s0/classifier.keras": "weights",
                        "size-250/none-s0/manifest.csv": "path\n",
                        "size-250/flip-s0/history.csv": "epoch\n",  # Not finished.
-                       "size-250/gan/config.json": "{}", "size-250/gan/generator.keras": "G",
+                       "size-250/gan/config.json": "{}",
                        "size-250/gan/history.csv": "epoch\n0\n",
                        "size-250/gan/figures/loss_accuracy.png": "png",
                        "size-250/gan/figures/samples_epoch_0001.png": "real beside fake",
@@ -387,21 +390,25 @@ def test_publishing_a_study_copies_its_results_by_name_and_no_weights_or_real_im
                        "size-250/gan/scores/memorization/memorization.csv": "a,b\n"}.items():
         (out / name).parent.mkdir(parents=True, exist_ok=True)
         (out / name).write_text(text)
+    build_generator(TINY_PAPER, seed=0).save(out / "size-250/gan/generator.keras")
     before = {name: (out / name).read_bytes() for name in _files(out)}
     (dest).mkdir()
     (dest / "progress.jsonl").write_text('{"run": "a"}\n')
     counts = publish_study(out, dest)
     assert _files(dest) == [
         "progress.jsonl", "size-250/gan/config.json", "size-250/gan/figures/loss_accuracy.png",
-        "size-250/gan/generator.sha256", "size-250/gan/history.csv.gz",
+        "size-250/gan/generator.sha256", "size-250/gan/generator.weights.sha256",
+        "size-250/gan/history.csv.gz",
         "size-250/gan/scores/fid.json", "size-250/gan/scores/memorization/memorization.csv.gz",
         "size-250/none-s0/config.json", "size-250/none-s0/history.csv",
         "size-250/none-s0/metrics.json", "size-250/none-s0/predictions.csv.gz", "study.json"]
-    assert counts == {"runs": 1, "generators": 1, "files": 11, "progress_records": 1}
+    assert counts == {"runs": 1, "generators": 1, "files": 12, "progress_records": 1}
     assert gzip.decompress((dest / "size-250/none-s0/predictions.csv.gz").read_bytes()) == \
         b"path,label\na,NORMAL\n"
     assert (dest / "size-250/gan/generator.sha256").read_text() == \
-        f"{hashlib.sha256(b'G').hexdigest()}  generator.keras\n"
+        f"{hashlib.sha256((gan / 'generator.keras').read_bytes()).hexdigest()}  generator.keras\n"
+    assert (dest / "size-250/gan/generator.weights.sha256").read_text() == \
+        f"{saved_weights_digest(gan / 'generator.keras')}  generator.keras\n"
     assert (dest / "progress.jsonl").read_text() == '{"run": "a"}\n{"run": "b"}\n'
     assert {name: (out / name).read_bytes() for name in _files(out)} == before  # Only read.
     assert unfinished.is_dir() and run.is_dir() and gan.is_dir()

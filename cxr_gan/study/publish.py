@@ -6,7 +6,11 @@ training images (a generator's ``figures/samples_epoch_*.png`` beside its fakes,
 memorisation check's ``closest_pairs.png``). Publishing copies, by name, only the files the
 report and the committed-result tests read (``CLASSIFIER_FILES``, ``GENERATOR_FILES``), so a
 new kind of file cannot leak by accident; the large tables go gzipped (``io.gzip_file``'s
-bytes: the report reads either form). A published generator names its weights by SHA-256.
+bytes: the report reads either form). A published generator names its weights by SHA-256 twice:
+the file's (``generator.sha256``, for ``sha256sum -c``) and its weight arrays'
+(``generator.weights.sha256``, ``checkpoints.saved_weights_digest``), which a retrained
+generator matches when its weights are equal even though its file, holding the save time, does
+not.
 
 Nothing in DEST is overwritten: a file DEST has (plain or gzipped) stays; ``progress.jsonl``
 takes the records DEST lacks. The source folder is only read.
@@ -34,6 +38,7 @@ GENERATOR_FILES = {"config.json": False, "data_report.json": False, "history.csv
                    "scores/memorization/memorization_distances.png": False}
 STUDY_FILES = ("study.json",)
 GENERATOR_DIGEST = "generator.sha256"
+GENERATOR_WEIGHTS_DIGEST = "generator.weights.sha256"
 
 
 def _publish_file(source: Path, dest: Path, packed: bool) -> bool:
@@ -56,12 +61,19 @@ def _publish_run(source: Path, dest: Path, files: dict) -> int:
                for name, packed in files.items())
 
 
-def _generator_digest(source: Path, dest: Path) -> int:
-    if (dest / GENERATOR_DIGEST).is_file():
-        return 0
-    digest = hashlib.sha256((source / "generator.keras").read_bytes()).hexdigest()
-    atomic_write_text(dest / GENERATOR_DIGEST, f"{digest}  generator.keras\n")
-    return 1
+def _generator_digests(source: Path, dest: Path) -> int:
+    """Writes the digests DEST lacks (see the module text); returns how many."""
+    from cxr_gan.checkpoints import saved_weights_digest
+
+    weights = source / "generator.keras"
+    digests = {GENERATOR_DIGEST: lambda: hashlib.sha256(weights.read_bytes()).hexdigest(),
+               GENERATOR_WEIGHTS_DIGEST: lambda: saved_weights_digest(weights)}
+    written = 0
+    for name, digest in digests.items():
+        if not (dest / name).is_file():
+            atomic_write_text(dest / name, f"{digest()}  generator.keras\n")
+            written += 1
+    return written
 
 
 def _merge_progress(source: Path, dest: Path) -> int:
@@ -91,7 +103,7 @@ def publish_study(out: Path | str, dest: Path | str) -> dict:
     for weights in sorted(out.glob("*/gan/generator.keras")):
         target = dest / weights.parent.relative_to(out)
         copied = _publish_run(weights.parent, target, GENERATOR_FILES)
-        copied += _generator_digest(weights.parent, target)
+        copied += _generator_digests(weights.parent, target)
         counts["generators"] += copied > 0
         counts["files"] += copied
     counts["progress_records"] = _merge_progress(out / "progress.jsonl",
