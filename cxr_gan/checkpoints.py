@@ -178,8 +178,9 @@ def saved_weights_digest(path: Path | str) -> str:
                                if isinstance(item, h5py.Dataset) else None)
             arrays = [np.asarray(weights[name][()]) for name in sorted(names)]
     except (OSError, KeyError, zipfile.BadZipFile) as error:
-        raise DamagedCheckpointError(f"{path} is no readable .keras model "
-                                     f"({type(error).__name__}: {error})") from None
+        raise DamagedCheckpointError(
+            f"{path} is no readable .keras model ({type(error).__name__}: {error}). Use the "
+            "file Keras saved (model.save), or train the model again.") from None
     digest = hashlib.sha256("\n".join(sorted(names)).encode())
     digest.update(arrays_checksum(arrays).encode())
     return digest.hexdigest()
