@@ -202,6 +202,20 @@ def test_the_report_of_a_hand_made_study(tmp_path):
     assert (tmp_path / "report" / "learning_curve.png").stat().st_size > 0
 
 
+def test_a_study_of_a_class_cap_alone_reports_its_rows_and_draws_no_empty_curve(tmp_path):
+    from cxr_gan.study.report import write_study_report
+
+    labels, p = np.array([0, 1, 0, 1]), np.array([0.2, 0.8, 0.6, 0.9])  # 3 of 4 right.
+    _write_run(tmp_path / "cap-NORMAL-2" / "none-s0", "none", 0, labels, p)
+    (tmp_path / "report").mkdir()
+    (tmp_path / "report" / "learning_curve.png").write_bytes(b"an earlier report's figure")
+    text = write_study_report(tmp_path).read_text()
+    assert "| cap-NORMAL-2 | 100 | none | 1 | 75.0 [" in text  # 30 + 60 + 10 validation.
+    assert "No figure: a learning curve needs a `size-*` point" in text
+    assert "Figure: learning_curve.png." not in text
+    assert not (tmp_path / "report" / "learning_curve.png").exists()
+
+
 def test_the_reports_run_table_names_the_kept_epoch_and_the_cpu_seconds(tmp_path):
     from cxr_gan.study.report import RUN_HEADER, write_study_report
 

@@ -235,7 +235,7 @@ def _cell(row: dict, key: str) -> str:
 
 
 def render(sizes: dict, rows: list[dict], compared: list[dict], gan_note: str,
-           runs: list[dict]) -> str:
+           runs: list[dict], figure: bool = True) -> str:
     lines = ["# Learning-curve study", ""]
     first = next(iter(next(iter(sizes.values())).values()))[0]
     if first["config"]["synthetic"]:
@@ -269,7 +269,9 @@ def render(sizes: dict, rows: list[dict], compared: list[dict], gan_note: str,
         lines += ["", "## Verdicts", ""]
         lines += [f"- {c['size']}: {verdict(c)}" for c in compared]
     lines += _run_lines(runs)
-    lines += ["", "Figure: learning_curve.png."]
+    lines += ["", "Figure: learning_curve.png." if figure else
+              "No figure: a learning curve needs a `size-*` point; a class cap is a point "
+              "off the curve (its table rows above)."]
     return "\n".join(lines) + "\n"
 
 
@@ -310,13 +312,17 @@ def write_study_report(out: Path | str) -> Path:
     folder = out / "report"
     folder.mkdir(parents=True, exist_ok=True)
     runs = run_rows(out, sizes, rows)
-    text = render(sizes, rows, compared, gan_note(out, sizes), runs)
+    curves = [r for r in rows if r["size"].startswith("size-")]
+    text = render(sizes, rows, compared, gan_note(out, sizes), runs, figure=bool(curves))
     atomic_write_text(folder / "study.md", text)
     write_csv(folder / "runs.csv", RUN_HEADER, ([r[h] for h in RUN_HEADER] for r in runs))
     header = ["size", "training_images", "method", "runs"] + [
         f"{k}{s}" for k in KEYS for s in ("", "_low", "_high")]
     write_csv(folder / "study.csv", header, ([r.get(h, "") for h in header] for r in rows))
-    curves = [r for r in rows if r["size"].startswith("size-")]
+    if not curves:
+        # A figure left by an earlier report of this folder would show runs no longer in it.
+        (folder / "learning_curve.png").unlink(missing_ok=True)
+        return folder / "study.md"
     # ROC AUC beside the thresholded two: at small sizes they can part (results/study/).
     keys = KEYS if all("auc" in r for r in curves) else KEYS[:2]
     plot_learning_curves(LearningCurves(rows=curves, keys=keys, provenance=provenance(sizes)),
