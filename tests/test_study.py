@@ -239,6 +239,8 @@ def test_the_reports_run_table_names_the_kept_epoch_and_the_cpu_seconds(tmp_path
     assert "| size-4 | none | 0 | 75.0 | 75.0 | 100.0 | 5 of 9 | 3 | 6 | 40 | 1347 | Zen 5 |" \
         in text
     assert "| size-4 | flip | 0 | 75.0 | 75.0 | 100.0 |  |  | 90 |  |  |  |" in text
+    # The CPU table: the failed and the finished process of none (12.5 + 40.4), not the copy.
+    assert "| size-4 | classifier | not recorded | 2 | 1 | 53 | 0.01 |" in text
     rows = list(csv.DictReader(open(tmp_path / "report" / "runs.csv")))
     assert tuple(rows[0]) == RUN_HEADER and [r["method"] for r in rows] == ["flip", "none"]
     assert (rows[1]["kept_epoch"], rows[1]["cpu_seconds"], rows[0]["cpu_seconds"]) == (
@@ -438,3 +440,33 @@ def test_publishing_a_study_copies_its_results_by_name_and_no_weights_or_real_im
     assert publish_study(out, dest)["files"] == 4
     assert (dest / "size-250/class-weight-s0/predictions.csv.gz").read_bytes() == \
         (packed / "predictions.csv.gz").read_bytes()
+
+
+def test_the_cpu_table_sums_each_point_kind_and_machine_and_leaves_out_copied_runs():
+    from cxr_gan.study.report import cpu_rows
+
+    records = [
+        {"size": "size-8", "kind": "classifier", "cpu_seconds": 100.0, "returncode": 0,
+         "machine": "Zen 4"},
+        {"size": "size-8", "kind": "classifier", "cpu_seconds": 20.0, "returncode": 1,
+         "machine": "Zen 4"},  # Failed: its CPU was spent, so it counts.
+        {"size": "size-8", "kind": "classifier", "cpu_seconds": 9.0, "returncode": 0,
+         "machine": "Zen 4", "reused": True},  # Copied by --reuse: no training.
+        {"size": "size-8", "kind": "gan", "cpu_seconds": 3600.0, "returncode": 0,
+         "machine": "Zen 5"},
+        {"size": "size-8", "kind": "gan", "cpu_seconds": 1800.0, "returncode": 0,
+         "machine": "Zen 5"},  # Retrained: counts twice.
+        {"size": "size-4", "kind": "classifier", "cpu_seconds": 30.0, "returncode": 0,
+         "machine": "Zen 4"},
+        {"size": "cap-X-1", "kind": "classifier", "cpu_seconds": 7.0, "returncode": 0}]
+    rows = cpu_rows(records, ["size-4", "size-8"])
+    assert [(r["point"], r["kind"], r["machine"], r["processes"], r["failed"], r["cpu_seconds"])
+            for r in rows] == [
+        ("size-4", "classifier", "Zen 4", 1, 0, 30.0),
+        ("size-8", "classifier", "Zen 4", 2, 1, 120.0),
+        ("size-8", "generator", "Zen 5", 2, 0, 5400.0),
+        ("cap-X-1", "classifier", "not recorded", 1, 0, 7.0),
+        ("all points", "classifier", "Zen 4", 3, 1, 150.0),
+        ("all points", "generator", "Zen 5", 2, 0, 5400.0),
+        ("all points", "classifier", "not recorded", 1, 0, 7.0)]
+    assert rows[2]["cpu_hours"] == 1.5

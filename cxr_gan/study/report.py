@@ -8,6 +8,7 @@ size that says what the intervals allow and nothing more.
     OUT/report/study.md   the tables and verdicts with their provenance
     OUT/report/study.csv  one row per size and arm
     OUT/report/runs.csv   one row per run: its scores, epochs, kept epoch, CPU seconds, machine
+                          (study.md adds the CPU seconds per point, kind and machine)
     OUT/report/learning_curve.png
 """
 
@@ -179,6 +180,51 @@ def _run_lines(rows: list[dict]) -> list[str]:
             *markdown_table(header, table, "llrrrrlrrrrl").split("\n")]
 
 
+def cpu_rows(records: list[dict], order: list[str]) -> list[dict]:
+    """The CPU seconds of every process a study ran (``progress.jsonl`` records), summed per
+    point, kind (classifier or generator) and machine, then per machine over all points.
+
+    Every trained process counts, a failed or repeated one too (its CPU was spent); a run copied
+    by ``--reuse`` does not (its seconds are no training). Points follow ``order``, then any
+    point with records but no finished run."""
+    groups: dict[tuple, list[dict]] = collections.defaultdict(list)
+    for record in records:
+        if not record.get("reused"):
+            kind = "generator" if record.get("kind") == "gan" else "classifier"
+            point = record.get("size") or str(record.get("run", "")).split(" ")[0]
+            groups[(point, kind, record.get("machine") or "not recorded")].append(record)
+    points = list(order) + sorted({k[0] for k in groups if k[0] not in order}, key=str)
+    keys = sorted(groups, key=lambda k: (points.index(k[0]), k[1], k[2]))
+    totals: dict[tuple, list[dict]] = collections.defaultdict(list)
+    for point, kind, machine in keys:
+        totals[(machine, kind)] += groups[(point, kind, machine)]
+    return ([_cpu_row(point, kind, machine, groups[(point, kind, machine)])
+             for point, kind, machine in keys]
+            + [_cpu_row("all points", kind, machine, totals[(machine, kind)])
+               for machine, kind in sorted(totals)])
+
+
+def _cpu_row(point, kind: str, machine: str, records: list[dict]) -> dict:
+    seconds = sum(r.get("cpu_seconds") or 0.0 for r in records)
+    return {"point": point, "kind": kind, "machine": machine, "processes": len(records),
+            "failed": sum(r.get("returncode") != 0 for r in records),
+            "cpu_seconds": seconds, "cpu_hours": seconds / 3600}
+
+
+def _cpu_lines(rows: list[dict]) -> list[str]:
+    if not rows:
+        return []
+    table = [[r["point"], r["kind"], r["machine"], r["processes"], r["failed"],
+              f"{r['cpu_seconds']:.0f}", f"{r['cpu_hours']:.2f}"] for r in rows]
+    return ["", "## CPU time", "", "Every process the study ran (`progress.jsonl`), summed per "
+            "point, kind and machine, then per machine over all points: a failed or repeated "
+            "process counts (its CPU was spent), a run copied by `--reuse` does not, and a run "
+            "lost before its record was written is not in it. Seconds compare on one machine "
+            "only.", "",
+            *markdown_table(("point", "kind", "machine", "processes", "of them failed",
+                             "CPU s", "CPU hours"), table, "lllrrrr").split("\n")]
+
+
 def _balanced(run: dict) -> float:
     metrics = run["metrics"]
     return metrics.get("balanced_accuracy", metrics.get("auc_thresholded"))
@@ -235,7 +281,7 @@ def _cell(row: dict, key: str) -> str:
 
 
 def render(sizes: dict, rows: list[dict], compared: list[dict], gan_note: str,
-           runs: list[dict], figure: bool = True) -> str:
+           runs: list[dict], figure: bool = True, cpu: list[dict] = ()) -> str:
     lines = ["# Learning-curve study", ""]
     first = next(iter(next(iter(sizes.values())).values()))[0]
     if first["config"]["synthetic"]:
@@ -269,6 +315,7 @@ def render(sizes: dict, rows: list[dict], compared: list[dict], gan_note: str,
         lines += ["", "## Verdicts", ""]
         lines += [f"- {c['size']}: {verdict(c)}" for c in compared]
     lines += _run_lines(runs)
+    lines += _cpu_lines(list(cpu))
     lines += ["", "Figure: learning_curve.png." if figure else
               "No figure: a learning curve needs a `size-*` point; a class cap is a point "
               "off the curve (its table rows above)."]
@@ -313,7 +360,8 @@ def write_study_report(out: Path | str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     runs = run_rows(out, sizes, rows)
     curves = [r for r in rows if r["size"].startswith("size-")]
-    text = render(sizes, rows, compared, gan_note(out, sizes), runs, figure=bool(curves))
+    text = render(sizes, rows, compared, gan_note(out, sizes), runs, figure=bool(curves),
+                  cpu=cpu_rows(read_progress(out), list(sizes)))
     atomic_write_text(folder / "study.md", text)
     write_csv(folder / "runs.csv", RUN_HEADER, ([r[h] for h in RUN_HEADER] for r in runs))
     header = ["size", "training_images", "method", "runs"] + [
