@@ -5,6 +5,7 @@ without redoing its finished runs."""
 import csv
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -470,3 +471,29 @@ def test_the_cpu_table_sums_each_point_kind_and_machine_and_leaves_out_copied_ru
         ("all points", "generator", "Zen 5", 2, 0, 5400.0),
         ("all points", "classifier", "not recorded", 1, 0, 7.0)]
     assert rows[2]["cpu_hours"] == 1.5
+
+
+def test_the_gan_arms_meet_the_duplicate_control_too_unless_it_is_the_best_arm(tmp_path):
+    from cxr_gan.study.report import write_study_report
+
+    labels = np.array([0] * 20 + [1] * 20)
+    right = np.where(labels == 1, 0.9, 0.1)
+    half = np.where(np.arange(40) % 2 == 0, right, 1 - right)  # 20 of 40 right.
+    most = np.where(np.arange(40) % 4 == 0, 1 - right, right)  # 30 of 40 right.
+    for seed in (0, 1):
+        _write_run(tmp_path / "size-100" / f"none-s{seed}", "none", seed, labels, most)
+        _write_run(tmp_path / "size-100" / f"duplicate-s{seed}", "duplicate", seed, labels, half)
+        _write_run(tmp_path / "size-100" / f"gan-s{seed}", "gan", seed, labels, right)
+    text = write_study_report(tmp_path).read_text()
+    section = text.split("## GAN arms against the count-matched copies (`duplicate`)")[1]
+    # gan right on every image, duplicate on 20 of 40: +50 points; b = 20, c = 0 per seed.
+    row = next(line for line in section.splitlines() if line.startswith("| size-100 | gan"))
+    assert row.startswith("| size-100 | gan | duplicate | +50.0 [")
+    assert row.endswith("| s0 1.91e-06, s1 1.91e-06 |")
+    assert "| size-100 | gan | none | +25.0 [" in text.split("## Verdicts")[0]
+    assert text.count("- size-100: gan") == 1  # The verdict is against the best arm only.
+    for seed in (0, 1):  # duplicate becomes the best arm: its table would repeat the first.
+        shutil.rmtree(tmp_path / "size-100" / f"duplicate-s{seed}")
+        _write_run(tmp_path / "size-100" / f"duplicate-s{seed}", "duplicate", seed, labels,
+                   right * 0.99 + 0.005)
+    assert "count-matched copies" not in write_study_report(tmp_path).read_text()

@@ -2,8 +2,9 @@
 ((TPR + TNR) / 2 for two classes: the paper's "AUC") and ROC AUC, each with a 95 % interval
 over seeds and test images (``metrics.arm_interval``); the learning curves; per size each GAN
 arm against the best non-GAN arm (by mean balanced accuracy) with the seed-and-image interval of
-the difference (``metrics.method_difference``) and McNemar's test per seed; and one verdict per
-size that says what the intervals allow and nothing more.
+the difference (``metrics.method_difference``) and McNemar's test per seed, and the same against
+the count-matched ``duplicate`` copies; and one verdict per size (against the best arm) that says
+what the intervals allow and nothing more.
 
     OUT/report/study.md   the tables and verdicts with their provenance
     OUT/report/study.csv  one row per size and arm
@@ -72,35 +73,43 @@ def arm_rows(sizes: dict) -> list[dict]:
     return rows
 
 
-def comparisons(sizes: dict) -> list[dict]:
+def comparisons(sizes: dict, against: str | None = None) -> list[dict]:
     """Per size, each GAN arm against the best non-GAN arm by mean balanced accuracy, on the
-    seeds both have."""
+    seeds both have; or, with ``against``, against that arm where the size has it and it is
+    not already the best (``duplicate``: the count-matched copies of the real images)."""
     found = []
     for size, by_method in sizes.items():
         plain = {m: runs for m, runs in by_method.items() if not uses_generator(m)}
         gans = {m: runs for m, runs in by_method.items() if uses_generator(m)}
         if not plain or not gans:
             continue
-        labels = correct_answers(next(iter(plain.values()))[0])[1]
         best = max(sorted(plain), key=lambda m: np.mean([_balanced(r) for r in plain[m]]))
-        by_seed = {r["config"]["seed"]: r for r in plain[best]}
-        for method, all_runs in sorted(gans.items()):
-            # The seeds both arms have: a seed fixes the validation share and the start, and
-            # moves every arm together (results/study/), so unmatched seeds would confound.
-            runs = [r for r in all_runs if r["config"]["seed"] in by_seed]
-            if not runs:
-                continue
-            against = [by_seed[r["config"]["seed"]] for r in runs]
-            result = method_difference([correct_answers(r)[0] for r in runs],
-                                       [correct_answers(r)[0] for r in against], labels)
-            p_values = {r["config"]["seed"]: mcnemar_exact(
-                correct_answers(r)[0], correct_answers(b)[0])["p_value"]
-                for r, b in zip(runs, against)}
-            found.append({"size": size, "gan_method": method, "against": best,
-                          "runs": len(runs), "seeds": sorted(p_values),
-                          "balanced": result["auc_thresholded"],
-                          "accuracy": result["accuracy"], "mcnemar_p": p_values})
+        if against is not None and (against not in plain or against == best):
+            continue
+        found += [c for method, runs in sorted(gans.items())
+                  if (c := _compare(size, method, runs, against or best, plain[against or best]))]
     return found
+
+
+def _compare(size: str, method: str, all_runs: list[dict], other: str,
+             other_runs: list[dict]) -> dict | None:
+    """One GAN arm against one other arm: the seed-and-image interval of the difference and
+    McNemar's p per seed, over the seeds both have."""
+    by_seed = {r["config"]["seed"]: r for r in other_runs}
+    # The seeds both arms have: a seed fixes the validation share and the start, and moves
+    # every arm together (results/study/), so unmatched seeds would confound.
+    runs = [r for r in all_runs if r["config"]["seed"] in by_seed]
+    if not runs:
+        return None
+    paired = [by_seed[r["config"]["seed"]] for r in runs]
+    labels = correct_answers(other_runs[0])[1]
+    result = method_difference([correct_answers(r)[0] for r in runs],
+                               [correct_answers(r)[0] for r in paired], labels)
+    p_values = {r["config"]["seed"]: mcnemar_exact(
+        correct_answers(r)[0], correct_answers(b)[0])["p_value"] for r, b in zip(runs, paired)}
+    return {"size": size, "gan_method": method, "against": other, "runs": len(runs),
+            "seeds": sorted(p_values), "balanced": result["auc_thresholded"],
+            "accuracy": result["accuracy"], "mcnemar_p": p_values}
 
 
 def kept_epoch(run_dir: Path, config: dict) -> int | None:
@@ -281,7 +290,8 @@ def _cell(row: dict, key: str) -> str:
 
 
 def render(sizes: dict, rows: list[dict], compared: list[dict], gan_note: str,
-           runs: list[dict], figure: bool = True, cpu: list[dict] = ()) -> str:
+           runs: list[dict], figure: bool = True, cpu: list[dict] = (),
+           copies: list[dict] = ()) -> str:
     lines = ["# Learning-curve study", ""]
     first = next(iter(next(iter(sizes.values())).values()))[0]
     if first["config"]["synthetic"]:
@@ -303,23 +313,35 @@ def render(sizes: dict, rows: list[dict], compared: list[dict], gan_note: str,
                   "bootstrap interval; McNemar's exact p per seed (the runs of one seed on the "
                   "same test images). The best other arm is chosen on these test images, which "
                   "favours it a little.", ""]
-        table = [[c["size"], c["gan_method"], c["against"],
-                  f"{100 * c['balanced']['difference']:+.1f} [{100 * c['balanced']['low']:+.1f}"
-                  f", {100 * c['balanced']['high']:+.1f}]",
-                  f"{100 * c['accuracy']['difference']:+.1f} [{100 * c['accuracy']['low']:+.1f}"
-                  f", {100 * c['accuracy']['high']:+.1f}]",
-                  ", ".join(f"s{s} {p:.3g}" for s, p in sorted(c["mcnemar_p"].items()))]
-                 for c in compared]
-        lines += markdown_table(("size", "GAN arm", "against", "balanced accuracy",
-                                 "accuracy", "McNemar p"), table, "llllll").split("\n")
+        lines += _comparison_table(compared)
         lines += ["", "## Verdicts", ""]
         lines += [f"- {c['size']}: {verdict(c)}" for c in compared]
+    if copies:
+        lines += ["", "## GAN arms against the count-matched copies (`duplicate`)", "",
+                  "The same comparison against the top-up with unaltered copies of the real "
+                  "images (where `duplicate` is not already the best arm): what the generated "
+                  "images add over the real ones they were learned from. No verdict rests on "
+                  "it.", ""]
+        lines += _comparison_table(copies)
     lines += _run_lines(runs)
     lines += _cpu_lines(list(cpu))
     lines += ["", "Figure: learning_curve.png." if figure else
               "No figure: a learning curve needs a `size-*` point; a class cap is a point "
               "off the curve (its table rows above)."]
     return "\n".join(lines) + "\n"
+
+
+def _comparison_table(compared: list[dict]) -> list[str]:
+    def points(result: dict) -> str:
+        return (f"{100 * result['difference']:+.1f} [{100 * result['low']:+.1f}, "
+                f"{100 * result['high']:+.1f}]")
+
+    table = [[c["size"], c["gan_method"], c["against"], points(c["balanced"]),
+              points(c["accuracy"]),
+              ", ".join(f"s{s} {p:.3g}" for s, p in sorted(c["mcnemar_p"].items()))]
+             for c in compared]
+    return markdown_table(("size", "GAN arm", "against", "balanced accuracy", "accuracy",
+                           "McNemar p"), table, "llllll").split("\n")
 
 
 def gan_note(out: Path, sizes: dict) -> str:
@@ -361,7 +383,8 @@ def write_study_report(out: Path | str) -> Path:
     runs = run_rows(out, sizes, rows)
     curves = [r for r in rows if r["size"].startswith("size-")]
     text = render(sizes, rows, compared, gan_note(out, sizes), runs, figure=bool(curves),
-                  cpu=cpu_rows(read_progress(out), list(sizes)))
+                  cpu=cpu_rows(read_progress(out), list(sizes)),
+                  copies=comparisons(sizes, against="duplicate"))
     atomic_write_text(folder / "study.md", text)
     write_csv(folder / "runs.csv", RUN_HEADER, ([r[h] for h in RUN_HEADER] for r in runs))
     header = ["size", "training_images", "method", "runs"] + [
