@@ -231,10 +231,12 @@ def test_the_reports_run_table_names_the_kept_epoch_and_the_cpu_seconds(tmp_path
     (run / "history.csv").write_text("epoch,val_loss\n0,0.9\n1,0.1\n2,0.5\n3,0.3\n4,0.3\n")
     _write_run(tmp_path / "size-4" / "flip-s0", "flip", 0, labels, p)  # No history, no record.
     (tmp_path / "progress.jsonl").write_text("\n".join(json.dumps(r) for r in [
-        {"run": "size-4 none seed 0", "method": "none", "cpu_seconds": 12.5, "returncode": 1},
-        {"run": "size-4 none seed 0", "method": "none", "cpu_seconds": 40.4, "returncode": 0},
-        {"run": "size-4 flip seed 0", "method": "flip", "cpu_seconds": 3.0, "returncode": 0,
-         "reused": True}]) + "\n")
+        {"run": "size-4 none seed 0", "kind": "classifier", "size": "size-4", "method": "none",
+         "cpu_seconds": 12.5, "returncode": 1},
+        {"run": "size-4 none seed 0", "kind": "classifier", "size": "size-4", "method": "none",
+         "cpu_seconds": 40.4, "returncode": 0},
+        {"run": "size-4 flip seed 0", "kind": "classifier", "size": "size-4", "method": "flip",
+         "cpu_seconds": 3.0, "returncode": 0, "reused": True}]) + "\n")
     text = write_study_report(tmp_path).read_text()
     # 6 images an epoch (2 + 3 + 1 added), 5 epochs: 40.4 / 30 CPU s = 1347 ms an image-epoch.
     assert "| size-4 | none | 0 | 75.0 | 75.0 | 100.0 | 5 of 9 | 3 | 6 | 40 | 1347 | Zen 5 |" \

@@ -200,8 +200,8 @@ def cpu_rows(records: list[dict], order: list[str]) -> list[dict]:
     for record in records:
         if not record.get("reused"):
             kind = "generator" if record.get("kind") == "gan" else "classifier"
-            point = record.get("size") or str(record.get("run", "")).split(" ")[0]
-            groups[(point, kind, record.get("machine") or "not recorded")].append(record)
+            groups[(record["size"], kind, record.get("machine") or "not recorded")].append(
+                record)
     points = list(order) + sorted({k[0] for k in groups if k[0] not in order}, key=str)
     keys = sorted(groups, key=lambda k: (points.index(k[0]), k[1], k[2]))
     totals: dict[tuple, list[dict]] = collections.defaultdict(list)
